@@ -1,0 +1,18 @@
+"""tinysr: image super-resolution from scratch on NumPy and Numba.
+
+Every layer has a hand-written forward and backward pass (no autograd), the hot loops are
+compiled by Numba, and every gradient is checked against finite differences and PyTorch.
+
+* ``tinysr.nn``: layers (``Conv2d``, ``PReLU``, ``BatchNorm2d``, ``PixelShuffle``, ...)
+* ``tinysr.ops``: the forward and backward rules themselves, one file per op
+* ``tinysr.losses``, ``tinysr.optim``: losses and optimizers
+* ``tinysr.gradcheck(...)``: check any layer's backward pass against finite differences
+"""
+
+from tinysr import losses, nn, optim
+from tinysr.gradcheck import GradcheckError, gradcheck
+from tinysr.nn.init import manual_seed
+
+__version__ = "0.1.0"
+
+__all__ = ["GradcheckError", "gradcheck", "losses", "manual_seed", "nn", "optim", "__version__"]

@@ -1,0 +1,81 @@
+"""Input checks shared by every op and layer.
+
+Every check raises an error that names the layer, what it expected and what it received,
+so that a learner who feeds a layer the wrong thing is told how to fix it. Nothing here is
+clever: each function is a handful of ``if`` statements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float_array(x, *, name: str, layer: str, ndim: int | None = None) -> np.ndarray:
+    """Return ``x`` if it is a float32/float64 NumPy array (with ``ndim`` dimensions), else raise.
+
+    Raises ``TypeError`` for a non-array or a non-float dtype (integers, bool, float16) and
+    ``ValueError`` for a wrong number of dimensions.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(
+            f"{layer}: expected {name} to be a numpy.ndarray of float32 or float64, "
+            f"got {type(x).__name__}"
+        )
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{layer}: expected {name} with dtype float32 or float64, got dtype {x.dtype} "
+            f"(convert with {name}.astype(np.float32))"
+        )
+    if ndim is not None and x.ndim != ndim:
+        layout = {1: "(C,)", 2: "(N, features)", 4: "(N, C, H, W)"}.get(ndim, f"{ndim} dimensions")
+        raise ValueError(
+            f"{layer}: expected {name} with {ndim} dimensions {layout}, "
+            f"got {x.ndim} dimensions with shape {x.shape}"
+        )
+    return x
+
+
+def check_same_dtype(layer: str, **arrays) -> np.dtype:
+    """Raise ``TypeError`` unless every non-None array has the same dtype; return that dtype."""
+    present = {name: a for name, a in arrays.items() if a is not None}
+    dtypes = {name: a.dtype for name, a in present.items()}
+    if len(set(dtypes.values())) > 1:
+        listing = ", ".join(f"{name}: {dt}" for name, dt in dtypes.items())
+        raise TypeError(
+            f"{layer}: expected all arrays to share one dtype (no silent casting), got {listing}"
+        )
+    return next(iter(dtypes.values()))
+
+
+def check_shape(x: np.ndarray, expected: tuple, *, name: str, layer: str) -> None:
+    """Raise ``ValueError`` unless ``x.shape`` matches ``expected`` (``None`` matches any size)."""
+    ok = len(x.shape) == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, x.shape)
+    )
+    if not ok:
+        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{layer}: expected {name} of shape {shown}, got {x.shape}")
+
+
+def check_positive_int(value, *, name: str, layer: str, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int if it is an integer >= ``minimum``, else raise ``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{layer}: expected {name} to be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{layer}: expected {name} >= {minimum}, got {value}")
+    return int(value)
+
+
+def pair(value, *, name: str, layer: str, minimum: int) -> tuple[int, int]:
+    """Turn ``k`` or ``(kh, kw)`` into ``(kh, kw)`` of ints >= ``minimum`` (PyTorch's convention)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{layer}: expected {name} to be an int or a pair, got {value!r}")
+        return (
+            check_positive_int(value[0], name=name, layer=layer, minimum=minimum),
+            check_positive_int(value[1], name=name, layer=layer, minimum=minimum),
+        )
+    v = check_positive_int(value, name=name, layer=layer, minimum=minimum)
+    return (v, v)

@@ -1,0 +1,225 @@
+"""The whole module protocol: ``Parameter``, ``Module`` and ``Sequential``.
+
+There is no autograd. A module is a plain class with two methods:
+
+* ``forward(x)`` computes the output and keeps (caches) whatever ``backward`` will need;
+* ``backward(grad_output)`` receives dL/d(output), returns dL/d(input) and *adds* dL/d(parameter)
+  into every parameter's ``.grad``. It never changes ``.data``: only an optimizer does.
+
+Chaining modules is the chain rule written out by hand: ``Sequential.backward`` calls each
+child's ``backward`` in reverse order, passing the gradient along.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array: ``data`` holds the values, ``grad`` accumulates dL/d(data).
+
+    ``grad`` has the shape and dtype of ``data`` and starts at zero; ``backward`` adds into it
+    and ``optimizer.zero_grad()`` clears it.
+    """
+
+    def __init__(self, data: np.ndarray):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def zero_grad(self) -> None:
+        self.grad[...] = 0
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Subclasses set parameters (``Parameter``), buffers (plain arrays listed in ``_buffers``,
+    such as BatchNorm's running statistics) and child modules as attributes in ``__init__``,
+    and implement ``forward`` and ``backward``. Parameters and children are found by looking
+    at the instance's attributes in the order they were assigned, exactly as in PyTorch.
+    """
+
+    #: names of array attributes that are state but not trainable (saved by ``state_dict``)
+    _buffers: tuple[str, ...] = ()
+
+    training: bool = True
+
+    # -- the protocol ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_output)")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    # -- walking the tree ------------------------------------------------------------------
+    def children(self) -> Iterator[tuple[str, Module]]:
+        """Direct child modules as ``(attribute name, module)``."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter of this module and its children, as ``("0.weight", Parameter)``."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in self._buffers:
+            yield prefix + name, getattr(self, name)
+        for child_name, child in self.children():
+            yield from child.named_buffers(prefix + child_name + ".")
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    # -- modes -----------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (BatchNorm uses batch statistics and updates its running ones)."""
+        self.training = mode
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (BatchNorm uses its running statistics); same as ``train(False)``."""
+        return self.train(False)
+
+    # -- dtype -----------------------------------------------------------------------------
+    def astype(self, dtype) -> Module:
+        """Convert every parameter and buffer to ``dtype`` (float32 or float64) in place.
+
+        The ``Parameter`` objects stay the same (so an optimizer built earlier still holds them);
+        their ``data`` is converted, gradients are reset to zero and forward caches are dropped.
+        Returns ``self``.
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"{type(self).__name__}.astype: expected float32 or float64, got {dtype}")
+        for module in self.modules():
+            for name, value in list(vars(module).items()):
+                if isinstance(value, Parameter):
+                    value.data = value.data.astype(dtype)
+                    value.grad = np.zeros_like(value.data)
+                elif name in module._buffers:
+                    setattr(module, name, np.asarray(value, dtype=dtype).copy())
+            module._cache = None
+        return self
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        yield self
+        for _, child in self.children():
+            yield from child.modules()
+
+    # -- saving and loading ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter's data and every buffer, keyed as in PyTorch."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays from ``state`` into this module; keys and shapes must match exactly."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        for name, current in own.items():
+            value = np.asarray(state[name])
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: expected {name} of shape "
+                    f"{current.shape}, got {value.shape}"
+                )
+        params = dict(self.named_parameters())
+        for name in own:
+            if name in params:
+                params[name].data[...] = state[name]
+            else:
+                *path, attr = name.split(".")
+                owner = self
+                for step in path:
+                    owner = getattr(owner, step)
+                getattr(owner, attr)[...] = state[name]
+
+    # -- helpers for subclasses ------------------------------------------------------------
+    def _require_cache(self):
+        """Return the forward cache, or explain that backward came before forward."""
+        cache = getattr(self, "_cache", None)
+        if cache is None:
+            raise RuntimeError(
+                f"{self!r}: backward() was called before forward(); call forward(x) first so "
+                "that the layer can cache what its gradient needs"
+            )
+        return cache
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Modules applied one after another; backward runs them in reverse (the chain rule).
+
+    ``Sequential(Conv2d(1, 8, 3), ReLU())`` names its children ``"0"``, ``"1"``, ... so that
+    parameter names match PyTorch's (``"0.weight"``).
+    """
+
+    def __init__(self, *layers: Module):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: expected Module instances, got {type(layer).__name__} at {i}")
+            setattr(self, str(i), layer)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.children())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self.children())[index][1]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for _, layer in self.children():
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        for _, layer in reversed(list(self.children())):
+            grad_output = layer.backward(grad_output)
+        return grad_output
