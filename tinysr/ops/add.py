@@ -1,0 +1,119 @@
+"""The residual add: ``out = a + b`` for two arrays of exactly the same shape.
+
+Forward (the skip connection of a ResNet block, ``out = x + body(x)``)::
+
+    out[...] = a[...] + b[...]         a, b, out: any shape, all the same (no broadcasting)
+
+Backward: ``d(a + b)/da = d(a + b)/db = 1``, so the upstream gradient flows unchanged into
+both branches::
+
+    grad_a = grad_output        grad_b = grad_output
+
+They are returned as two separate copies, so that a caller who changes one in place cannot
+corrupt the other. Broadcasting is refused on purpose: in a residual block a shape mismatch
+is a bug (a wrong padding, a stride), and broadcasting would hide it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array, check_same_dtype
+
+__all__ = ["add_backward", "add_forward"]
+
+_OP = "add"
+
+
+def _pick_tier(tiers: dict, backend: str):
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]
+
+
+# --------------------------------------------------------------------------- reference tier
+
+
+def add_forward_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """NumPy tier: ``a + b`` (same shapes)."""
+    return a + b
+
+
+def add_backward_reference(grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy tier: ``(grad_output, grad_output)``, two copies."""
+    return grad_output.copy(), grad_output.copy()
+
+
+# --------------------------------------------------------------------------- Numba tier
+
+
+@njit(cache=True, parallel=True)
+def _add_kernel(a, b, out):
+    # flat arrays; each element is its own output
+    for i in prange(a.size):
+        out[i] = a[i] + b[i]
+
+
+@njit(cache=True, parallel=True)
+def _copy_twice_kernel(source, first, second):
+    for i in prange(source.size):
+        first[i] = source[i]
+        second[i] = source[i]
+
+
+def add_forward_numba(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Numba tier of :func:`add_forward_reference` (arrays contiguous)."""
+    out = np.empty_like(a)
+    _add_kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+    return out
+
+
+def add_backward_numba(grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Numba tier of :func:`add_backward_reference` (``grad_output`` contiguous)."""
+    grad_a = np.empty_like(grad_output)
+    grad_b = np.empty_like(grad_output)
+    _copy_twice_kernel(grad_output.reshape(-1), grad_a.reshape(-1), grad_b.reshape(-1))
+    return grad_a, grad_b
+
+
+_FORWARD = {"reference": add_forward_reference, "numba": add_forward_numba}
+_BACKWARD = {"reference": add_backward_reference, "numba": add_backward_numba}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+    """``out = a + b`` for arrays of identical shape and dtype (no broadcasting).
+
+    Args:
+        a, b: any shape (the same for both), float32 or float64 (the same for both).
+        backend: ``"numba"`` (default) or ``"reference"``.
+    Returns:
+        ``(out, cache)``: ``out`` of the shape and dtype of ``a``; ``cache = (a.shape, a.dtype)``.
+    """
+    check_float_array(a, name="a", layer=_OP)
+    check_float_array(b, name="b", layer=_OP)
+    check_same_dtype(_OP, a=a, b=b)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}"
+        )
+    forward = _pick_tier(_FORWARD, backend)
+    return forward(np.ascontiguousarray(a), np.ascontiguousarray(b)), (a.shape, a.dtype)
+
+
+def add_backward(
+    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`add_forward`: ``(grad_a, grad_b) = (grad_output, grad_output)``, as copies."""
+    shape, dtype = cache
+    check_float_array(grad_output, name="grad_output", layer=_OP)
+    if grad_output.shape != shape:
+        raise ValueError(f"{_OP}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
+    if grad_output.dtype != dtype:
+        raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match a, got dtype {grad_output.dtype}")
+    backward = _pick_tier(_BACKWARD, backend)
+    return backward(np.ascontiguousarray(grad_output))

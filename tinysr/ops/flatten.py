@@ -1,0 +1,114 @@
+"""Flatten: ``(N, d1, d2, ...) -> (N, d1 * d2 * ...)``, the bridge from feature maps to ``linear``.
+
+Forward (C order, as ``torch.flatten(x, start_dim=1)`` and ``torch.nn.Flatten``)::
+
+    out[n, k] = x[n, i1, i2, ...]        with k the row-major position of (i1, i2, ...)
+
+    x:   (N, *)    at least 2 dimensions
+    out: (N, prod(*))
+
+Backward: flattening only renames positions, so the gradient is reshaped back::
+
+    grad_input = grad_output.reshape(x.shape)
+
+Both tiers are trivial; they exist so that flatten has the same shape as every other op. Unlike
+``torch.flatten`` (which returns a view), the output is a fresh array, so writing into it can
+never change ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array
+
+__all__ = ["flatten_backward", "flatten_forward"]
+
+_OP = "flatten"
+
+
+def _pick_tier(tiers: dict, backend: str):
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]
+
+
+# --------------------------------------------------------------------------- reference tier
+
+
+def flatten_forward_reference(x: np.ndarray) -> np.ndarray:
+    """NumPy tier: a C-order reshape to ``(N, -1)``, copied."""
+    return x.reshape(x.shape[0], math.prod(x.shape[1:])).copy()
+
+
+def flatten_backward_reference(grad_output: np.ndarray, in_shape: tuple) -> np.ndarray:
+    """NumPy tier: reshape the gradient back to ``in_shape``, copied."""
+    return grad_output.reshape(in_shape).copy()
+
+
+# --------------------------------------------------------------------------- Numba tier
+
+
+@njit(cache=True, parallel=True)
+def _copy_kernel(source, out):
+    # source and out are flat; every element is its own output, so any split between threads is safe
+    for i in prange(source.size):
+        out[i] = source[i]
+
+
+def _copy_reshaped(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """Copy the contiguous array ``a`` into a new array of ``shape`` (same number of elements)."""
+    out = np.empty(shape, dtype=a.dtype)
+    _copy_kernel(a.reshape(-1), out.reshape(-1))
+    return out
+
+
+def flatten_forward_numba(x: np.ndarray) -> np.ndarray:
+    """Numba tier of :func:`flatten_forward_reference` (``x`` contiguous)."""
+    return _copy_reshaped(x, (x.shape[0], math.prod(x.shape[1:])))
+
+
+def flatten_backward_numba(grad_output: np.ndarray, in_shape: tuple) -> np.ndarray:
+    """Numba tier of :func:`flatten_backward_reference` (``grad_output`` contiguous)."""
+    return _copy_reshaped(grad_output, in_shape)
+
+
+_FORWARD = {"reference": flatten_forward_reference, "numba": flatten_forward_numba}
+_BACKWARD = {"reference": flatten_backward_reference, "numba": flatten_backward_numba}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def flatten_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+    """Flatten every dimension after the first: ``(N, *) -> (N, prod(*))`` in C order.
+
+    Args:
+        x: ``(N, *)``, float32 or float64, at least 2 dimensions (e.g. ``(N, C, H, W)``).
+        backend: ``"numba"`` (default) or ``"reference"``.
+    Returns:
+        ``(out, cache)``: ``out`` of shape ``(N, prod(*))``, a new array in the dtype of ``x``;
+        ``cache = (x.shape, x.dtype)``.
+    """
+    check_float_array(x, name="x", layer=_OP)
+    if x.ndim < 2:
+        raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
+    forward = _pick_tier(_FORWARD, backend)
+    return forward(np.ascontiguousarray(x)), (x.shape, x.dtype)
+
+
+def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+    """Gradient of :func:`flatten_forward`: ``grad_output`` ``(N, prod(*))`` reshaped to ``x.shape``."""
+    in_shape, dtype = cache
+    check_float_array(grad_output, name="grad_output", layer=_OP)
+    expected = (in_shape[0], math.prod(in_shape[1:]))
+    if grad_output.shape != expected:
+        raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
+    if grad_output.dtype != dtype:
+        raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
+    backward = _pick_tier(_BACKWARD, backend)
+    return backward(np.ascontiguousarray(grad_output), in_shape)

@@ -1,0 +1,177 @@
+"""The fully connected (linear, dense) layer: ``out = x @ weight.T + bias``.
+
+Forward, with PyTorch's layout (``torch.nn.functional.linear``)::
+
+    out[n, o] = sum_i x[n, i] * weight[o, i] + bias[o]
+
+    x:      (N, in_features)
+    weight: (out_features, in_features)
+    bias:   (out_features,)            optional
+    out:    (N, out_features)
+
+Backward. Each ``weight[o, i]`` meets ``x[n, i]`` once per sample, each ``x[n, i]`` meets every
+``weight[o, i]``, and ``bias[o]`` is added to every sample's output ``o``, so with
+``G = grad_output`` of shape ``(N, out_features)``::
+
+    grad_input  = G @ weight          (N, in_features)      dL/dx[n, i] = sum_o G[n, o] weight[o, i]
+    grad_weight = G.T @ x             (out_features, in_features)
+    grad_bias   = G.sum(axis=0)       (out_features,)
+
+Both tiers are matrix products: the reference tier writes them with ``@``, the Numba tier calls
+``np.dot`` (BLAS) inside ``@njit`` and sums the bias gradient in a plain loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array, check_same_dtype
+
+__all__ = ["linear_backward", "linear_forward"]
+
+_OP = "linear"
+
+
+def _pick_tier(tiers: dict, backend: str):
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]
+
+
+# --------------------------------------------------------------------------- reference tier
+
+
+def linear_forward_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """NumPy tier: ``x @ weight.T (+ bias)``; ``(N, in) x (out, in) -> (N, out)``."""
+    out = x @ weight.T
+    if bias is not None:
+        out = out + bias  # bias (out,) is added to every row: the one broadcast the op defines
+    return out
+
+
+def linear_backward_reference(
+    grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, has_bias: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """NumPy tier: ``(G @ weight, G.T @ x, G.sum(0) or None)``."""
+    grad_input = grad_output @ weight
+    grad_weight = grad_output.T @ x
+    grad_bias = grad_output.sum(axis=0) if has_bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+# --------------------------------------------------------------------------- Numba tier
+
+
+@njit(cache=True)
+def _matmul_kernel(a, b):
+    # np.dot inside nopython code calls BLAS (through scipy), the fastest way to multiply.
+    return np.dot(a, b)
+
+
+@njit(cache=True, parallel=True)
+def _add_bias_kernel(out, bias):
+    # rows are independent outputs, so they can be split between threads
+    n_batch, features = out.shape
+    for n in prange(n_batch):
+        for o in range(features):
+            out[n, o] += bias[o]
+
+
+@njit(cache=True)
+def _sum_rows_kernel(grad_output):
+    # sample by sample, so that each row is read contiguously
+    n_batch, features = grad_output.shape
+    total = np.zeros(features, dtype=grad_output.dtype)
+    for n in range(n_batch):
+        for o in range(features):
+            total[o] += grad_output[n, o]
+    return total
+
+
+def linear_forward_numba(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Numba tier of :func:`linear_forward_reference` (arrays contiguous)."""
+    out = _matmul_kernel(x, weight.T)
+    if bias is not None:
+        _add_bias_kernel(out, bias)
+    return out
+
+
+def linear_backward_numba(
+    grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, has_bias: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Numba tier of :func:`linear_backward_reference`."""
+    grad_input = _matmul_kernel(grad_output, weight)
+    grad_weight = _matmul_kernel(grad_output.T, x)
+    grad_bias = _sum_rows_kernel(grad_output) if has_bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+_FORWARD = {"reference": linear_forward_reference, "numba": linear_forward_numba}
+_BACKWARD = {"reference": linear_backward_reference, "numba": linear_backward_numba}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def linear_forward(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *, backend: str = "numba"
+) -> tuple[np.ndarray, tuple]:
+    """``out = x @ weight.T + bias``, as ``torch.nn.functional.linear``.
+
+    Args:
+        x: ``(N, in_features)``, float32 or float64.
+        weight: ``(out_features, in_features)``, the dtype of ``x``.
+        bias: ``(out_features,)`` or ``None``.
+        backend: ``"numba"`` (default) or ``"reference"``.
+    Returns:
+        ``(out, cache)``: ``out`` of shape ``(N, out_features)`` in the dtype of ``x``;
+        ``cache = (x, weight, has_bias)`` for :func:`linear_backward`.
+    """
+    check_float_array(x, name="x", layer=_OP, ndim=2)
+    check_float_array(weight, name="weight", layer=_OP, ndim=2)
+    if bias is not None:
+        check_float_array(bias, name="bias", layer=_OP, ndim=1)
+    check_same_dtype(_OP, x=x, weight=weight, bias=bias)
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{_OP}: expected weight with {x.shape[1]} input features to match x of shape {x.shape}, "
+            f"got weight {weight.shape}"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(
+            f"{_OP}: expected bias of shape ({weight.shape[0]},) to match weight {weight.shape}, "
+            f"got bias {bias.shape}"
+        )
+    forward = _pick_tier(_FORWARD, backend)
+    x = np.ascontiguousarray(x)
+    weight = np.ascontiguousarray(weight)
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+    out = forward(x, weight, bias)
+    return out, (x, weight, bias is not None)
+
+
+def linear_backward(
+    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`linear_forward`.
+
+    Args:
+        grad_output: ``G = dL/d(out)``, ``(N, out_features)``, the dtype of ``x``.
+        cache: from :func:`linear_forward`.
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``: ``G @ weight`` ``(N, in_features)``,
+        ``G.T @ x`` ``(out_features, in_features)``, and ``G.sum(axis=0)`` ``(out_features,)``,
+        or ``None`` when the forward pass had no bias.
+    """
+    x, weight, has_bias = cache
+    check_float_array(grad_output, name="grad_output", layer=_OP)
+    expected = (x.shape[0], weight.shape[0])
+    if grad_output.shape != expected:
+        raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
+    if grad_output.dtype != x.dtype:
+        raise TypeError(f"{_OP}: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}")
+    backward = _pick_tier(_BACKWARD, backend)
+    return backward(np.ascontiguousarray(grad_output), x, weight, has_bias)
