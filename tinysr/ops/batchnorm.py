@@ -1,0 +1,343 @@
+"""Batch normalisation over ``(N, H, W)`` for each channel of an ``(N, C, H, W)`` batch (``BatchNorm2d``).
+
+Forward, for each channel ``c`` over its ``M = N * H * W`` values::
+
+    mean_c  = (1/M) sum x                   (training: the batch's; eval: running_mean[c])
+    var_c   = (1/M) sum (x - mean_c)**2     (biased; eval: running_var[c])
+    inv_std = 1 / sqrt(var_c + eps)
+    x_hat   = (x - mean_c) * inv_std
+    out     = weight[c] * x_hat + bias[c]
+
+In training mode the running buffers move towards the batch statistics, in place, exactly as
+PyTorch does (the variance buffer gets the unbiased estimate ``var_c * M / (M - 1)``)::
+
+    running_mean = (1 - momentum) * running_mean + momentum * mean_c
+    running_var  = (1 - momentum) * running_var  + momentum * var_c * M / (M - 1)
+
+Backward (``g = grad_output``, sums over the ``M`` positions of channel ``c``)::
+
+    grad_bias[c]   = sum g
+    grad_weight[c] = sum g * x_hat
+    grad_input     = (weight[c] * inv_std / M) * (M * g - sum g - x_hat * sum(g * x_hat))   (training)
+    grad_input     = g * weight[c] * inv_std                                                (eval)
+
+Derivation of the training rule: with ``d = g * weight`` (the gradient reaching ``x_hat``),
+``x_hat`` depends on ``x`` directly and through ``mean`` and ``var``. Using
+``dmean/dx = 1/M`` and ``dvar/dx = 2 (x - mean) / M`` (the ``-2/M sum(x - mean)`` term vanishes)::
+
+    dL/dx = inv_std * (d - mean(d) - x_hat * mean(d * x_hat))
+
+which is the line above once ``mean(d) = weight * sum(g) / M`` is written out. In eval mode the
+statistics are constants, so only the direct path remains.
+
+Statistics are accumulated in float64 for both float32 and float64 input (the cache holds them
+in float64); outputs and gradients keep the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array, check_same_dtype, check_shape
+
+__all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
+
+
+def _pick_tier(tiers: dict, backend: str):
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"batch_norm2d: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]
+
+
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """``(C,)`` -> ``(1, C, 1, 1)`` so that it broadcasts over an ``(N, C, H, W)`` batch."""
+    return a.reshape(1, -1, 1, 1)
+
+
+def _eval_statistics(running_mean: np.ndarray, running_var: np.ndarray, eps: float):
+    mean = running_mean.astype(np.float64)
+    var = running_var.astype(np.float64)
+    return mean, var, 1.0 / np.sqrt(var + eps)
+
+
+# --------------------------------------------------------------------------- reference tier
+
+
+def batch_norm2d_forward_reference(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    training: bool,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy tier. Returns ``(out, mean, var, inv_std)``, the statistics as float64 ``(C,)``.
+
+    ``mean`` and ``var`` (biased) are the batch's in training and the buffers' in eval; the
+    buffers are only read here (the public function updates them).
+    """
+    if training:
+        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
+        var = ((x - _per_channel(mean)) ** 2).mean(axis=(0, 2, 3))
+        inv_std = 1.0 / np.sqrt(var + eps)
+    else:
+        mean, var, inv_std = _eval_statistics(running_mean, running_var, eps)
+    x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    out = _per_channel(weight) * x_hat + _per_channel(bias)
+    return out.astype(x.dtype, copy=False), mean, var, inv_std
+
+
+def batch_norm2d_backward_reference(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    mean: np.ndarray,
+    inv_std: np.ndarray,
+    training: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy tier. Returns ``(grad_input, grad_weight, grad_bias)`` (see the module docstring)."""
+    n_batch, _, height, width = x.shape
+    m = n_batch * height * width
+    x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    sum_g = grad_output.sum(axis=(0, 2, 3), dtype=np.float64)
+    sum_g_xhat = (grad_output * x_hat).sum(axis=(0, 2, 3))
+    if training:
+        scale = _per_channel(weight * inv_std / m)
+        grad_input = scale * (m * grad_output - _per_channel(sum_g) - x_hat * _per_channel(sum_g_xhat))
+    else:
+        grad_input = grad_output * _per_channel(weight * inv_std)
+    dtype = x.dtype
+    return grad_input.astype(dtype, copy=False), sum_g_xhat.astype(dtype), sum_g.astype(dtype)
+
+
+# --------------------------------------------------------------------------- Numba tier
+# x, out, grad arrays are seen as (N, C, S) with S = H * W; one channel per prange iteration,
+# so each iteration writes only its own channel's cells. A channel of an SRResNet batch
+# (16 x 24 x 24 float32 = 36 KB) stays in cache across the passes over it.
+# The sums may be reassociated (only that: no other fast-math licence), which lets LLVM keep
+# several partial sums in SIMD lanes instead of one serial chain of additions; the result is
+# still deterministic.
+_REASSOCIATE = {"reassoc"}
+
+
+@njit(cache=True, parallel=True, fastmath=_REASSOCIATE)
+def _batch_statistics_kernel(x, eps, mean, var, inv_std):
+    n_batch, channels, size = x.shape
+    m = n_batch * size
+    for c in prange(channels):
+        total = 0.0
+        for n in range(n_batch):
+            for s in range(size):
+                total += x[n, c, s]
+        mu = total / m
+        # Two passes (mean first, then squared deviations) avoid E[x^2] - E[x]^2 cancellation.
+        squares = 0.0
+        for n in range(n_batch):
+            for s in range(size):
+                d = x[n, c, s] - mu
+                squares += d * d
+        mean[c] = mu
+        var[c] = squares / m
+        inv_std[c] = 1.0 / math.sqrt(squares / m + eps)
+
+
+@njit(cache=True, parallel=True)
+def _normalize_kernel(x, weight, bias, mean, inv_std, out):
+    n_batch, channels, size = x.shape
+    for c in prange(channels):
+        mu = mean[c]
+        scale = weight[c] * inv_std[c]
+        shift = bias[c]
+        for n in range(n_batch):
+            for s in range(size):
+                out[n, c, s] = (x[n, c, s] - mu) * scale + shift
+
+
+@njit(cache=True, parallel=True, fastmath=_REASSOCIATE)
+def _backward_kernel(grad_output, x, weight, mean, inv_std, training, grad_input, grad_weight, grad_bias):
+    n_batch, channels, size = x.shape
+    m = n_batch * size
+    for c in prange(channels):
+        mu = mean[c]
+        istd = inv_std[c]
+        sum_g = 0.0
+        sum_g_xhat = 0.0
+        for n in range(n_batch):
+            for s in range(size):
+                g = grad_output[n, c, s]
+                sum_g += g
+                sum_g_xhat += g * ((x[n, c, s] - mu) * istd)
+        grad_bias[c] = sum_g
+        grad_weight[c] = sum_g_xhat
+        if training:
+            k = weight[c] * istd / m
+            for n in range(n_batch):
+                for s in range(size):
+                    x_hat = (x[n, c, s] - mu) * istd
+                    grad_input[n, c, s] = k * (m * grad_output[n, c, s] - sum_g - x_hat * sum_g_xhat)
+        else:
+            k = weight[c] * istd
+            for n in range(n_batch):
+                for s in range(size):
+                    grad_input[n, c, s] = k * grad_output[n, c, s]
+
+
+def _as_channels(a: np.ndarray) -> np.ndarray:
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def batch_norm2d_forward_numba(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    training: bool,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Numba tier of :func:`batch_norm2d_forward_reference` (``x`` contiguous)."""
+    channels = x.shape[1]
+    x3 = _as_channels(x)
+    if training:
+        mean = np.empty(channels)
+        var = np.empty(channels)
+        inv_std = np.empty(channels)
+        _batch_statistics_kernel(x3, float(eps), mean, var, inv_std)
+    else:
+        mean, var, inv_std = _eval_statistics(running_mean, running_var, eps)
+    out = np.empty_like(x)
+    _normalize_kernel(x3, weight.astype(np.float64), bias.astype(np.float64), mean, inv_std, _as_channels(out))
+    return out, mean, var, inv_std
+
+
+def batch_norm2d_backward_numba(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    mean: np.ndarray,
+    inv_std: np.ndarray,
+    training: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numba tier of :func:`batch_norm2d_backward_reference` (arrays contiguous)."""
+    channels = x.shape[1]
+    grad_input = np.empty_like(x)
+    grad_weight = np.empty(channels, dtype=x.dtype)
+    grad_bias = np.empty(channels, dtype=x.dtype)
+    _backward_kernel(
+        _as_channels(grad_output),
+        _as_channels(x),
+        weight.astype(np.float64),
+        mean,
+        inv_std,
+        bool(training),
+        _as_channels(grad_input),
+        grad_weight,
+        grad_bias,
+    )
+    return grad_input, grad_weight, grad_bias
+
+
+_FORWARD = {"reference": batch_norm2d_forward_reference, "numba": batch_norm2d_forward_numba}
+_BACKWARD = {"reference": batch_norm2d_backward_reference, "numba": batch_norm2d_backward_numba}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _check_real(value, *, name: str, low: float, high: float, low_inclusive: bool) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"batch_norm2d: expected {name} to be a real number, got {value!r}")
+    ok = (value >= low if low_inclusive else value > low) and value <= high
+    if not ok:
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"batch_norm2d: expected {name} in {bracket}{low}, {high}], got {value}")
+    return float(value)
+
+
+def batch_norm2d_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    *,
+    backend: str = "numba",
+) -> tuple[np.ndarray, tuple]:
+    """Batch normalisation of an ``(N, C, H, W)`` batch, as ``torch.nn.functional.batch_norm``.
+
+    See the module docstring for the equations. In training mode ``running_mean`` and
+    ``running_var`` are updated in place (the only arrays this op ever writes to); in eval mode
+    they are read to normalise.
+
+    Args:
+        x: ``(N, C, H, W)``, float32 or float64.
+        weight, bias: ``(C,)`` (PyTorch's gamma and beta), same dtype as ``x``.
+        running_mean, running_var: ``(C,)`` buffers, same dtype as ``x``.
+        training: ``True`` for batch statistics (needs ``N * H * W > 1``), ``False`` for running ones.
+        momentum: in ``[0, 1]``, the weight of the new batch in the running statistics.
+        eps: ``> 0``, added to the variance.
+    Returns:
+        ``(out, cache)``: ``out`` of shape ``(N, C, H, W)``;
+        ``cache = (x, weight, mean, inv_std, training)`` with float64 ``(C,)`` statistics.
+    """
+    layer = "batch_norm2d"
+    check_float_array(x, name="x", layer=layer, ndim=4)
+    channels = x.shape[1]
+    named = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
+    for name, a in named.items():
+        check_float_array(a, name=name, layer=layer, ndim=1)
+        check_shape(a, (channels,), name=f"{name} (one per channel of x {x.shape})", layer=layer)
+    check_same_dtype(layer, x=x, **named)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"{layer}: expected training to be a bool, got {training!r}")
+    training = bool(training)
+    momentum = _check_real(momentum, name="momentum", low=0.0, high=1.0, low_inclusive=True)
+    eps = _check_real(eps, name="eps", low=0.0, high=math.inf, low_inclusive=False)
+    n_batch, _, height, width = x.shape
+    m = n_batch * height * width
+    if training:
+        if m <= 1:
+            raise ValueError(
+                f"{layer}: expected more than 1 value per channel when training, got input of shape {x.shape}"
+            )
+        for name in ("running_mean", "running_var"):
+            if not named[name].flags.writeable:
+                raise ValueError(f"{layer}: {name} is updated in place in training mode, got a read-only array")
+
+    x = np.ascontiguousarray(x)
+    out, mean, var, inv_std = _pick_tier(_FORWARD, backend)(
+        x, weight, bias, running_mean, running_var, training, eps
+    )
+    if training:
+        # In place, so that a layer's buffers see the update (PyTorch's rule, unbiased variance).
+        running_mean[...] = (1.0 - momentum) * running_mean + momentum * mean
+        running_var[...] = (1.0 - momentum) * running_var + momentum * (var * m / (m - 1))
+    return out, (x, weight, mean, inv_std, training)
+
+
+def batch_norm2d_backward(
+    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient of :func:`batch_norm2d_forward`: ``(grad_input, grad_weight, grad_bias)``.
+
+    Shapes ``(N, C, H, W)``, ``(C,)``, ``(C,)``; the training or eval rule is the one of the forward pass.
+    """
+    x, weight, mean, inv_std, training = cache
+    check_float_array(grad_output, name="grad_output", layer="batch_norm2d")
+    if grad_output.dtype != x.dtype:
+        raise TypeError(
+            f"batch_norm2d: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}"
+        )
+    if grad_output.shape != x.shape:
+        raise ValueError(f"batch_norm2d: expected grad_output of shape {x.shape}, got {grad_output.shape}")
+    grad_output = np.ascontiguousarray(grad_output)
+    return _pick_tier(_BACKWARD, backend)(grad_output, x, weight, mean, inv_std, training)

@@ -1,0 +1,245 @@
+"""Pixel shuffle (sub-pixel convolution's rearrangement) and its inverse, pixel unshuffle.
+
+Pixel shuffle with upscale factor ``r`` turns ``r * r`` channels into an ``r x r`` block of
+pixels, in PyTorch's order::
+
+    out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]
+
+    x:   (N, C * r * r, H, W)   ->   out: (N, C, H * r, W * r)
+
+Pixel unshuffle with downscale factor ``r`` is exactly the inverse permutation::
+
+    out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
+
+    x:   (N, C, H * r, W * r)   ->   out: (N, C * r * r, H, W)
+
+Both only move elements, so the backward pass moves the gradient back: the backward of
+shuffle is unshuffle of ``grad_output`` and the backward of unshuffle is shuffle. Like
+PyTorch, any number of leading batch dimensions is accepted (``(*, C, H, W)``, at least 3 dims).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array, check_positive_int
+
+__all__ = [
+    "pixel_shuffle_backward",
+    "pixel_shuffle_forward",
+    "pixel_unshuffle_backward",
+    "pixel_unshuffle_forward",
+]
+
+
+def _pick_tier(tiers: dict, backend: str, op: str):
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]
+
+
+# --------------------------------------------------------------------------- reference tier
+# x is (N, C, H, W) here; the public functions fold any leading batch dimensions into N.
+
+
+def pixel_shuffle_forward_reference(x: np.ndarray, upscale_factor: int) -> np.ndarray:
+    """NumPy tier: split the channel axis into ``(C, i, j)`` and interleave ``i`` with ``H``, ``j`` with ``W``."""
+    r = upscale_factor
+    n_batch, channels, height, width = x.shape
+    c_out = channels // (r * r)
+    blocks = x.reshape(n_batch, c_out, r, r, height, width)  # axes (n, c, i, j, h, w)
+    # Copy into a fresh array seen as (n, c, h, i, w, j): a plain reshape could return a view
+    # of x (for r = 1, say), and an output that aliases the input is a trap.
+    out = np.empty((n_batch, c_out, height * r, width * r), dtype=x.dtype)
+    out.reshape(n_batch, c_out, height, r, width, r)[...] = blocks.transpose(0, 1, 4, 2, 5, 3)
+    return out
+
+
+def pixel_unshuffle_forward_reference(x: np.ndarray, downscale_factor: int) -> np.ndarray:
+    """NumPy tier: split ``H`` into ``(h, i)`` and ``W`` into ``(w, j)``, then move ``i, j`` next to ``C``."""
+    r = downscale_factor
+    n_batch, channels, height, width = x.shape
+    blocks = x.reshape(n_batch, channels, height // r, r, width // r, r)  # axes (n, c, h, i, w, j)
+    out = np.empty((n_batch, channels * r * r, height // r, width // r), dtype=x.dtype)
+    out.reshape(n_batch, channels, r, r, height // r, width // r)[...] = blocks.transpose(0, 1, 3, 5, 2, 4)
+    return out
+
+
+def pixel_shuffle_backward_reference(grad_output: np.ndarray, upscale_factor: int) -> np.ndarray:
+    """The gradient of a permutation is the inverse permutation: unshuffle ``grad_output``."""
+    return pixel_unshuffle_forward_reference(grad_output, upscale_factor)
+
+
+def pixel_unshuffle_backward_reference(grad_output: np.ndarray, downscale_factor: int) -> np.ndarray:
+    """The gradient of a permutation is the inverse permutation: shuffle ``grad_output``."""
+    return pixel_shuffle_forward_reference(grad_output, downscale_factor)
+
+
+# --------------------------------------------------------------------------- Numba tier
+
+
+@njit(cache=True, parallel=True)
+def _shuffle_kernel(x, r, out):
+    # out (N, C, H * r, W * r), x (N, C * r * r, H, W); one (n, c) plane of out per iteration,
+    # and each output row is written left to right.
+    n_batch, c_out, out_height, out_width = out.shape
+    height = out_height // r
+    width = out_width // r
+    for plane in prange(n_batch * c_out):
+        n = plane // c_out
+        c = plane % c_out
+        for h in range(height):
+            for i in range(r):
+                for w in range(width):
+                    for j in range(r):
+                        out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]
+
+
+@njit(cache=True, parallel=True)
+def _unshuffle_kernel(x, r, out):
+    # x (N, C, H * r, W * r), out (N, C * r * r, H, W); one (n, c) plane of x per iteration,
+    # which owns the r * r output channels c * r * r ... c * r * r + r * r - 1.
+    n_batch, channels, in_height, in_width = x.shape
+    height = in_height // r
+    width = in_width // r
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        for h in range(height):
+            for i in range(r):
+                for w in range(width):
+                    for j in range(r):
+                        out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
+
+
+def pixel_shuffle_forward_numba(x: np.ndarray, upscale_factor: int) -> np.ndarray:
+    """Numba tier of :func:`pixel_shuffle_forward_reference` (``x`` contiguous)."""
+    r = upscale_factor
+    n_batch, channels, height, width = x.shape
+    out = np.empty((n_batch, channels // (r * r), height * r, width * r), dtype=x.dtype)
+    _shuffle_kernel(x, r, out)
+    return out
+
+
+def pixel_unshuffle_forward_numba(x: np.ndarray, downscale_factor: int) -> np.ndarray:
+    """Numba tier of :func:`pixel_unshuffle_forward_reference` (``x`` contiguous)."""
+    r = downscale_factor
+    n_batch, channels, height, width = x.shape
+    out = np.empty((n_batch, channels * r * r, height // r, width // r), dtype=x.dtype)
+    _unshuffle_kernel(x, r, out)
+    return out
+
+
+def pixel_shuffle_backward_numba(grad_output: np.ndarray, upscale_factor: int) -> np.ndarray:
+    """Numba tier of :func:`pixel_shuffle_backward_reference`."""
+    return pixel_unshuffle_forward_numba(grad_output, upscale_factor)
+
+
+def pixel_unshuffle_backward_numba(grad_output: np.ndarray, downscale_factor: int) -> np.ndarray:
+    """Numba tier of :func:`pixel_unshuffle_backward_reference`."""
+    return pixel_shuffle_forward_numba(grad_output, downscale_factor)
+
+
+_SHUFFLE_FORWARD = {"reference": pixel_shuffle_forward_reference, "numba": pixel_shuffle_forward_numba}
+_SHUFFLE_BACKWARD = {"reference": pixel_shuffle_backward_reference, "numba": pixel_shuffle_backward_numba}
+_UNSHUFFLE_FORWARD = {"reference": pixel_unshuffle_forward_reference, "numba": pixel_unshuffle_forward_numba}
+_UNSHUFFLE_BACKWARD = {
+    "reference": pixel_unshuffle_backward_reference,
+    "numba": pixel_unshuffle_backward_numba,
+}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _check_input(x, factor, *, factor_name: str, op: str) -> tuple[np.ndarray, int]:
+    check_float_array(x, name="x", layer=op)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected x with at least 3 dimensions (*, C, H, W), got shape {x.shape}")
+    return x, check_positive_int(factor, name=factor_name, layer=op)
+
+
+def _as_4d(a: np.ndarray) -> np.ndarray:
+    """Fold the leading batch dimensions into one: ``(*, C, H, W)`` -> ``(prod(*), C, H, W)``."""
+    return np.ascontiguousarray(a).reshape((math.prod(a.shape[:-3]),) + a.shape[-3:])
+
+
+def _check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np.ndarray:
+    check_float_array(grad_output, name="grad_output", layer=op)
+    if grad_output.dtype != dtype:
+        raise TypeError(f"{op}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
+    if grad_output.shape != shape:
+        raise ValueError(f"{op}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
+    return grad_output
+
+
+def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+    """Rearrange ``(*, C * r * r, H, W)`` into ``(*, C, H * r, W * r)``, as ``torch.nn.functional.pixel_shuffle``.
+
+    Forward:  ``out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]``.
+    Backward: ``grad_input = pixel_unshuffle(grad_output, r)``.
+
+    Args:
+        x: ``(*, C * r * r, H, W)``, float32 or float64, at least 3 dimensions.
+        upscale_factor: ``r >= 1``; the channel count must be divisible by ``r * r``.
+    Returns:
+        ``(out, cache)``: ``out`` of shape ``(*, C, H * r, W * r)``; ``cache = (x.shape, out.shape, dtype, r)``.
+    """
+    op = "pixel_shuffle"
+    x, r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
+    batch, channels = x.shape[:-3], x.shape[-3]
+    if channels % (r * r) != 0:
+        raise ValueError(
+            f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
+            f"got x of shape {x.shape} with {channels} channels"
+        )
+    out = _pick_tier(_SHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = out.reshape(batch + out.shape[1:])
+    return out, (x.shape, out.shape, x.dtype, r)
+
+
+def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+    """Gradient of :func:`pixel_shuffle_forward`: ``pixel_unshuffle(grad_output, r)``, shaped like ``x``."""
+    in_shape, out_shape, dtype, r = cache
+    grad_output = _check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
+    grad_input = _pick_tier(_SHUFFLE_BACKWARD, backend, "pixel_shuffle")(_as_4d(grad_output), r)
+    return grad_input.reshape(in_shape)
+
+
+def pixel_unshuffle_forward(
+    x: np.ndarray, downscale_factor: int, *, backend: str = "numba"
+) -> tuple[np.ndarray, tuple]:
+    """Rearrange ``(*, C, H * r, W * r)`` into ``(*, C * r * r, H, W)``, the inverse of pixel shuffle.
+
+    Forward:  ``out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]``.
+    Backward: ``grad_input = pixel_shuffle(grad_output, r)``.
+
+    Args:
+        x: ``(*, C, H * r, W * r)``, float32 or float64, at least 3 dimensions.
+        downscale_factor: ``r >= 1``; the height and width must be divisible by ``r``.
+    Returns:
+        ``(out, cache)``: ``out`` of shape ``(*, C * r * r, H, W)``; ``cache = (x.shape, out.shape, dtype, r)``.
+    """
+    op = "pixel_unshuffle"
+    x, r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
+    batch, (height, width) = x.shape[:-3], x.shape[-2:]
+    if height % r != 0 or width % r != 0:
+        raise ValueError(
+            f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
+            f"got x of shape {x.shape}"
+        )
+    out = _pick_tier(_UNSHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = out.reshape(batch + out.shape[1:])
+    return out, (x.shape, out.shape, x.dtype, r)
+
+
+def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+    """Gradient of :func:`pixel_unshuffle_forward`: ``pixel_shuffle(grad_output, r)``, shaped like ``x``."""
+    in_shape, out_shape, dtype, r = cache
+    grad_output = _check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
+    grad_input = _pick_tier(_UNSHUFFLE_BACKWARD, backend, "pixel_unshuffle")(_as_4d(grad_output), r)
+    return grad_input.reshape(in_shape)
