@@ -79,3 +79,23 @@ def pair(value, *, name: str, layer: str, minimum: int) -> tuple[int, int]:
         )
     v = check_positive_int(value, name=name, layer=layer, minimum=minimum)
     return (v, v)
+
+
+def check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np.ndarray:
+    """Check the upstream gradient of a backward pass: the output's shape and dtype; return it contiguous."""
+    check_float_array(grad_output, name="grad_output", layer=op)
+    if grad_output.dtype != dtype:
+        raise TypeError(
+            f"{op}: expected grad_output with dtype {dtype} to match the forward input, got dtype {grad_output.dtype}"
+        )
+    if grad_output.shape != tuple(shape):
+        raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
+    return np.ascontiguousarray(grad_output)
+
+
+def pick_tier(tiers: dict, backend, op: str):
+    """Return ``tiers[backend]`` (a tier of an op: "reference" or "numba"), or say which backends exist."""
+    if not isinstance(backend, str) or backend not in tiers:
+        choices = ", ".join(repr(name) for name in tiers)
+        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
+    return tiers[backend]

@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype
+from tinysr._validation import check_float_array, check_grad_output, check_same_dtype, pick_tier
 
 __all__ = [
     "leaky_relu_backward",
@@ -44,11 +44,6 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
-def _pick_tier(tiers: dict, backend: str, op: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 def _check_input(x, op: str) -> np.ndarray:
@@ -56,16 +51,6 @@ def _check_input(x, op: str) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def _check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np.ndarray:
-    check_float_array(grad_output, name="grad_output", layer=op)
-    if grad_output.dtype != dtype:
-        raise TypeError(
-            f"{op}: expected grad_output with dtype {dtype} to match the forward input, "
-            f"got dtype {grad_output.dtype}"
-        )
-    if grad_output.shape != shape:
-        raise ValueError(f"{op}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
-    return np.ascontiguousarray(grad_output)
 
 
 def _check_slope(negative_slope, op: str) -> float:
@@ -138,15 +123,15 @@ def relu_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x,)``.
     """
     x = _check_input(x, "relu")
-    out = _pick_tier(_RELU_FORWARD, backend, "relu")(x)
+    out = pick_tier(_RELU_FORWARD, backend, "relu")(x)
     return out, (x,)
 
 
 def relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`relu_forward`: ``grad_input = grad_output * [x > 0]``, shaped like ``x``."""
     (x,) = cache
-    grad_output = _check_grad_output(grad_output, x.shape, x.dtype, "relu")
-    return _pick_tier(_RELU_BACKWARD, backend, "relu")(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x.dtype, "relu")
+    return pick_tier(_RELU_BACKWARD, backend, "relu")(grad_output, x)
 
 
 # --------------------------------------------------------------------------- LeakyReLU
@@ -212,15 +197,15 @@ def leaky_relu_forward(
     """
     negative_slope = _check_slope(negative_slope, "leaky_relu")
     x = _check_input(x, "leaky_relu")
-    out = _pick_tier(_LEAKY_FORWARD, backend, "leaky_relu")(x, negative_slope)
+    out = pick_tier(_LEAKY_FORWARD, backend, "leaky_relu")(x, negative_slope)
     return out, (x, negative_slope)
 
 
 def leaky_relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`leaky_relu_forward`, shaped like ``x``."""
     x, negative_slope = cache
-    grad_output = _check_grad_output(grad_output, x.shape, x.dtype, "leaky_relu")
-    return _pick_tier(_LEAKY_BACKWARD, backend, "leaky_relu")(grad_output, x, negative_slope)
+    grad_output = check_grad_output(grad_output, x.shape, x.dtype, "leaky_relu")
+    return pick_tier(_LEAKY_BACKWARD, backend, "leaky_relu")(grad_output, x, negative_slope)
 
 
 # --------------------------------------------------------------------------- PReLU
@@ -343,7 +328,7 @@ def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str = "numba") 
     check_same_dtype("prelu", x=x, weight=weight)
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
-    out = _pick_tier(_PRELU_FORWARD, backend, "prelu")(x, weight)
+    out = pick_tier(_PRELU_FORWARD, backend, "prelu")(x, weight)
     return out, (x, weight)
 
 
@@ -352,8 +337,8 @@ def prelu_backward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`prelu_forward`: ``(grad_input, grad_weight)`` shaped like ``x`` and ``weight``."""
     x, weight = cache
-    grad_output = _check_grad_output(grad_output, x.shape, x.dtype, "prelu")
-    return _pick_tier(_PRELU_BACKWARD, backend, "prelu")(grad_output, x, weight)
+    grad_output = check_grad_output(grad_output, x.shape, x.dtype, "prelu")
+    return pick_tier(_PRELU_BACKWARD, backend, "prelu")(grad_output, x, weight)
 
 
 # --------------------------------------------------------------------------- sigmoid
@@ -421,15 +406,15 @@ def sigmoid_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
     x = _check_input(x, "sigmoid")
-    out = _pick_tier(_SIGMOID_FORWARD, backend, "sigmoid")(x)
+    out = pick_tier(_SIGMOID_FORWARD, backend, "sigmoid")(x)
     return out, (out,)
 
 
 def sigmoid_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`sigmoid_forward`: ``grad_output * out * (1 - out)``, shaped like ``x``."""
     (out,) = cache
-    grad_output = _check_grad_output(grad_output, out.shape, out.dtype, "sigmoid")
-    return _pick_tier(_SIGMOID_BACKWARD, backend, "sigmoid")(grad_output, out)
+    grad_output = check_grad_output(grad_output, out.shape, out.dtype, "sigmoid")
+    return pick_tier(_SIGMOID_BACKWARD, backend, "sigmoid")(grad_output, out)
 
 
 # --------------------------------------------------------------------------- tanh
@@ -487,12 +472,12 @@ def tanh_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
     x = _check_input(x, "tanh")
-    out = _pick_tier(_TANH_FORWARD, backend, "tanh")(x)
+    out = pick_tier(_TANH_FORWARD, backend, "tanh")(x)
     return out, (out,)
 
 
 def tanh_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`tanh_forward`: ``grad_output * (1 - out**2)``, shaped like ``x``."""
     (out,) = cache
-    grad_output = _check_grad_output(grad_output, out.shape, out.dtype, "tanh")
-    return _pick_tier(_TANH_BACKWARD, backend, "tanh")(grad_output, out)
+    grad_output = check_grad_output(grad_output, out.shape, out.dtype, "tanh")
+    return pick_tier(_TANH_BACKWARD, backend, "tanh")(grad_output, out)

@@ -19,18 +19,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype
+from tinysr._validation import check_float_array, check_same_dtype, pick_tier
 
 __all__ = ["add_backward", "add_forward"]
 
 _OP = "add"
 
 
-def _pick_tier(tiers: dict, backend: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -101,7 +96,7 @@ def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str = "numba") -> tupl
         raise ValueError(
             f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}"
         )
-    forward = _pick_tier(_FORWARD, backend)
+    forward = pick_tier(_FORWARD, backend, _OP)
     return forward(np.ascontiguousarray(a), np.ascontiguousarray(b)), (a.shape, a.dtype)
 
 
@@ -115,5 +110,5 @@ def add_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match a, got dtype {grad_output.dtype}")
-    backward = _pick_tier(_BACKWARD, backend)
+    backward = pick_tier(_BACKWARD, backend, _OP)
     return backward(np.ascontiguousarray(grad_output))

@@ -42,16 +42,11 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype, check_shape
+from tinysr._validation import check_float_array, check_same_dtype, check_shape, pick_tier
 
 __all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
 
 
-def _pick_tier(tiers: dict, backend: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"batch_norm2d: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 def _per_channel(a: np.ndarray) -> np.ndarray:
@@ -314,7 +309,7 @@ def batch_norm2d_forward(
                 raise ValueError(f"{layer}: {name} is updated in place in training mode, got a read-only array")
 
     x = np.ascontiguousarray(x)
-    out, mean, var, inv_std = _pick_tier(_FORWARD, backend)(
+    out, mean, var, inv_std = pick_tier(_FORWARD, backend, "batch_norm2d")(
         x, weight, bias, running_mean, running_var, training, eps
     )
     if training:
@@ -340,4 +335,4 @@ def batch_norm2d_backward(
     if grad_output.shape != x.shape:
         raise ValueError(f"batch_norm2d: expected grad_output of shape {x.shape}, got {grad_output.shape}")
     grad_output = np.ascontiguousarray(grad_output)
-    return _pick_tier(_BACKWARD, backend)(grad_output, x, weight, mean, inv_std, training)
+    return pick_tier(_BACKWARD, backend, "batch_norm2d")(grad_output, x, weight, mean, inv_std, training)

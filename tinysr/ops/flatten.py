@@ -23,18 +23,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array
+from tinysr._validation import check_float_array, pick_tier
 
 __all__ = ["flatten_backward", "flatten_forward"]
 
 _OP = "flatten"
 
 
-def _pick_tier(tiers: dict, backend: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -97,7 +92,7 @@ def flatten_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
     check_float_array(x, name="x", layer=_OP)
     if x.ndim < 2:
         raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
-    forward = _pick_tier(_FORWARD, backend)
+    forward = pick_tier(_FORWARD, backend, _OP)
     return forward(np.ascontiguousarray(x)), (x.shape, x.dtype)
 
 
@@ -110,5 +105,5 @@ def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "n
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
-    backward = _pick_tier(_BACKWARD, backend)
+    backward = pick_tier(_BACKWARD, backend, _OP)
     return backward(np.ascontiguousarray(grad_output), in_shape)

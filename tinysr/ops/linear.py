@@ -26,18 +26,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype
+from tinysr._validation import check_float_array, check_same_dtype, pick_tier
 
 __all__ = ["linear_backward", "linear_forward"]
 
 _OP = "linear"
 
 
-def _pick_tier(tiers: dict, backend: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{_OP}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -144,7 +139,7 @@ def linear_forward(
             f"{_OP}: expected bias of shape ({weight.shape[0]},) to match weight {weight.shape}, "
             f"got bias {bias.shape}"
         )
-    forward = _pick_tier(_FORWARD, backend)
+    forward = pick_tier(_FORWARD, backend, _OP)
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
     if bias is not None:
@@ -173,5 +168,5 @@ def linear_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != x.dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}")
-    backward = _pick_tier(_BACKWARD, backend)
+    backward = pick_tier(_BACKWARD, backend, _OP)
     return backward(np.ascontiguousarray(grad_output), x, weight, has_bias)

@@ -39,7 +39,7 @@ import numbers
 import numpy as np
 from numba import njit
 
-from tinysr._validation import check_float_array, check_same_dtype
+from tinysr._validation import check_float_array, check_same_dtype, pick_tier
 
 __all__ = [
     "bce_loss_backward",
@@ -61,11 +61,6 @@ BCE_EPSILON = float(np.float32(1e-12))
 # --------------------------------------------------------------------------- helpers
 
 
-def _pick_tier(tiers: dict, backend: str, op: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 def _check_pair(prediction, target, op: str, prediction_name: str = "prediction"):
@@ -170,7 +165,7 @@ def mse_loss_forward(
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
     prediction, target = _check_pair(prediction, target, "mse_loss")
-    loss = _pick_tier(_MSE_FORWARD, backend, "mse_loss")(prediction, target)
+    loss = pick_tier(_MSE_FORWARD, backend, "mse_loss")(prediction, target)
     return loss, (prediction, target)
 
 
@@ -178,7 +173,7 @@ def mse_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba
     """Gradient of :func:`mse_loss_forward`: ``grad_output * 2 (p - y) / n``, shaped like ``p``."""
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "mse_loss")
-    return _pick_tier(_MSE_BACKWARD, backend, "mse_loss")(grad_output, prediction, target)
+    return pick_tier(_MSE_BACKWARD, backend, "mse_loss")(grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- L1
@@ -247,7 +242,7 @@ def l1_loss_forward(
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
     prediction, target = _check_pair(prediction, target, "l1_loss")
-    loss = _pick_tier(_L1_FORWARD, backend, "l1_loss")(prediction, target)
+    loss = pick_tier(_L1_FORWARD, backend, "l1_loss")(prediction, target)
     return loss, (prediction, target)
 
 
@@ -255,7 +250,7 @@ def l1_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba"
     """Gradient of :func:`l1_loss_forward`: ``grad_output * sign(p - y) / n``, shaped like ``p``."""
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "l1_loss")
-    return _pick_tier(_L1_BACKWARD, backend, "l1_loss")(grad_output, prediction, target)
+    return pick_tier(_L1_BACKWARD, backend, "l1_loss")(grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- BCE on probabilities
@@ -349,7 +344,7 @@ def bce_loss_forward(
         " (probabilities; for raw scores use bce_with_logits_loss)",
     )
     _check_in_unit_interval(target, "target", "bce_loss")
-    loss = _pick_tier(_BCE_FORWARD, backend, "bce_loss")(prediction, target)
+    loss = pick_tier(_BCE_FORWARD, backend, "bce_loss")(prediction, target)
     return loss, (prediction, target)
 
 
@@ -357,7 +352,7 @@ def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba
     """Gradient of :func:`bce_loss_forward`: ``grad_output (p - y) / max(p (1 - p), 1e-12) / n``."""
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "bce_loss")
-    return _pick_tier(_BCE_BACKWARD, backend, "bce_loss")(grad_output, prediction, target)
+    return pick_tier(_BCE_BACKWARD, backend, "bce_loss")(grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- BCE on logits
@@ -456,7 +451,7 @@ def bce_with_logits_loss_forward(
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (logits, target)``.
     """
     logits, target = _check_pair(logits, target, "bce_with_logits_loss", prediction_name="logits")
-    loss = _pick_tier(_BCE_LOGITS_FORWARD, backend, "bce_with_logits_loss")(logits, target)
+    loss = pick_tier(_BCE_LOGITS_FORWARD, backend, "bce_with_logits_loss")(logits, target)
     return loss, (logits, target)
 
 
@@ -464,4 +459,4 @@ def bce_with_logits_loss_backward(grad_output: float, cache: tuple, *, backend: 
     """Gradient of :func:`bce_with_logits_loss_forward`: ``grad_output (sigmoid(z) - y) / n``."""
     logits, target = cache
     grad_output = _check_grad_output(grad_output, "bce_with_logits_loss")
-    return _pick_tier(_BCE_LOGITS_BACKWARD, backend, "bce_with_logits_loss")(grad_output, logits, target)
+    return pick_tier(_BCE_LOGITS_BACKWARD, backend, "bce_with_logits_loss")(grad_output, logits, target)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_positive_int
+from tinysr._validation import check_float_array, check_grad_output, check_positive_int, pick_tier
 
 __all__ = [
     "pixel_shuffle_backward",
@@ -35,11 +35,6 @@ __all__ = [
 ]
 
 
-def _pick_tier(tiers: dict, backend: str, op: str):
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -165,16 +160,9 @@ def _check_input(x, factor, *, factor_name: str, op: str) -> tuple[np.ndarray, i
 
 def _as_4d(a: np.ndarray) -> np.ndarray:
     """Fold the leading batch dimensions into one: ``(*, C, H, W)`` -> ``(prod(*), C, H, W)``."""
-    return np.ascontiguousarray(a).reshape((math.prod(a.shape[:-3]),) + a.shape[-3:])
+    return np.ascontiguousarray(a).reshape((math.prod(a.shape[:-3]), *a.shape[-3:]))
 
 
-def _check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np.ndarray:
-    check_float_array(grad_output, name="grad_output", layer=op)
-    if grad_output.dtype != dtype:
-        raise TypeError(f"{op}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
-    if grad_output.shape != shape:
-        raise ValueError(f"{op}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
-    return grad_output
 
 
 def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
@@ -197,7 +185,7 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
             f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
             f"got x of shape {x.shape} with {channels} channels"
         )
-    out = _pick_tier(_SHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = pick_tier(_SHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
@@ -205,8 +193,8 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
 def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`pixel_shuffle_forward`: ``pixel_unshuffle(grad_output, r)``, shaped like ``x``."""
     in_shape, out_shape, dtype, r = cache
-    grad_output = _check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
-    grad_input = _pick_tier(_SHUFFLE_BACKWARD, backend, "pixel_shuffle")(_as_4d(grad_output), r)
+    grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
+    grad_input = pick_tier(_SHUFFLE_BACKWARD, backend, "pixel_shuffle")(_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)
 
 
@@ -232,7 +220,7 @@ def pixel_unshuffle_forward(
             f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
             f"got x of shape {x.shape}"
         )
-    out = _pick_tier(_UNSHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = pick_tier(_UNSHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
@@ -240,6 +228,6 @@ def pixel_unshuffle_forward(
 def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`pixel_unshuffle_forward`: ``pixel_shuffle(grad_output, r)``, shaped like ``x``."""
     in_shape, out_shape, dtype, r = cache
-    grad_output = _check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
-    grad_input = _pick_tier(_UNSHUFFLE_BACKWARD, backend, "pixel_unshuffle")(_as_4d(grad_output), r)
+    grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
+    grad_input = pick_tier(_UNSHUFFLE_BACKWARD, backend, "pixel_unshuffle")(_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)
