@@ -224,7 +224,8 @@ def test_non_contiguous_input(name, backend):
 def test_elementwise_rejects_bad_dtypes(name):
     forward = ELEMENTWISE[name][0]
     for bad in (np.ones((2, 3), dtype=np.int64), np.ones((2, 3), dtype=np.float16)):
-        with pytest.raises(TypeError, match=rf"{name}: expected x with dtype float32 or float64, got dtype {bad.dtype}"):
+        expected = rf"{name}: expected x with dtype float32 or float64, got dtype {bad.dtype}"
+        with pytest.raises(TypeError, match=expected):
             forward(bad, 0.1, "numba")
     with pytest.raises(TypeError, match=rf"{name}: expected x to be a numpy.ndarray.*got list"):
         forward([1.0, 2.0], 0.1, "numba")
@@ -267,7 +268,8 @@ def test_prelu_rejects_bad_inputs():
         prelu_forward(x, np.ones(2))
     with pytest.raises(ValueError, match=r"prelu: .*got weight of shape \(1, 3\)"):
         prelu_forward(x, np.ones((1, 3)))
-    with pytest.raises(ValueError, match=r"prelu: expected x with at least 2 dimensions \(N, C, ...\), got shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"prelu: expected x with at least 2 dimensions \(N, C, ...\), got shape \(3,\)"):
         prelu_forward(np.ones(3), np.ones(1))
     with pytest.raises(TypeError, match=r"prelu: expected all arrays to share one dtype.*x: float64, weight: float32"):
         prelu_forward(x, np.ones(3, dtype=np.float32))

@@ -221,7 +221,7 @@ def test_training_needs_more_than_one_value_per_channel():
         (lambda a: {**a, "x": a["x"][0]}, ValueError,
          r"batch_norm2d: expected x with 4 dimensions \(N, C, H, W\), got 3 dimensions with shape \(3, 4, 4\)"),
         (lambda a: {**a, "weight": np.ones(4)}, ValueError,
-         r"batch_norm2d: expected weight \(one per channel of x \(2, 3, 4, 4\)\) of shape \(3\), got \(4,\)"),
+         r"batch_norm2d: expected weight \(one per channel of x \(2, 3, 4, 4\)\) of shape \(3,\), got \(4,\)"),
         (lambda a: {**a, "running_var": np.ones((3, 1))}, ValueError,
          r"batch_norm2d: expected running_var with 1 dimensions \(C,\), got 2 dimensions"),
         (lambda a: {**a, "x": a["x"].astype(np.int64)}, TypeError,

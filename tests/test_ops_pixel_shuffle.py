@@ -175,8 +175,8 @@ def test_rejects_bad_grad_output_and_backend(name):
     out, cache = forward(np.ones((1, 4, 4, 4)), 2)
     with pytest.raises(ValueError, match=re.escape(f"{name}: expected grad_output of shape {out.shape}")):
         backward(np.ones((1, 4, 4, 5)), cache)
-    with pytest.raises(TypeError, match=rf"{name}: expected grad_output with dtype float64 to match the forward input, got dtype "
-                                        r"float32"):
+    with pytest.raises(TypeError, match=rf"{name}: expected grad_output with dtype float64 to match the forward "
+                                        r"input, got dtype float32"):
         backward(out.astype(np.float32), cache)
     with pytest.raises(ValueError, match=rf"{name}: unknown backend 'cuda', expected one of 'reference', 'numba'"):
         forward(np.ones((1, 4, 4, 4)), 2, backend="cuda")

@@ -55,7 +55,8 @@ def check_shape(x: np.ndarray, expected: tuple, *, name: str, layer: str) -> Non
         e is None or e == s for e, s in zip(expected, x.shape)
     )
     if not ok:
-        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        sizes = ["*" if e is None else str(e) for e in expected]
+        shown = f"({sizes[0]},)" if len(sizes) == 1 else "(" + ", ".join(sizes) + ")"
         raise ValueError(f"{layer}: expected {name} of shape {shown}, got {x.shape}")
 
 

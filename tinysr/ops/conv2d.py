@@ -1,0 +1,518 @@
+"""2-D convolution (cross-correlation, as in PyTorch): forward rule, backward rule, NumPy and Numba tiers.
+
+Shapes (PyTorch's layout and names)::
+
+    x            (N, C_in, H, W)           input images
+    weight       (C_out, C_in, kH, kW)     one kH x kW filter per (output channel, input channel)
+    bias         (C_out,) or None
+    out          (N, C_out, H_out, W_out)  H_out = floor((H + 2 ph - kH) / sh) + 1, likewise W_out
+    grad_output  (N, C_out, H_out, W_out)  d loss / d out
+
+``stride = (sh, sw)`` and ``padding = (ph, pw)`` (zero padding) may each be given as one int.
+
+Forward. With ``xpad`` the input with ``ph`` zero rows above and below and ``pw`` zero columns
+left and right, (N, C_in, H + 2 ph, W + 2 pw)::
+
+    out[n, o, i, j] = bias[o] + sum_{c, u, v} weight[o, c, u, v] * xpad[n, c, i*sh + u, j*sw + v]
+
+Backward. Differentiate that sum with respect to each factor::
+
+    grad_bias[o]            = sum_{n, i, j} grad_output[n, o, i, j]
+    grad_weight[o, c, u, v] = sum_{n, i, j} grad_output[n, o, i, j] * xpad[n, c, i*sh + u, j*sw + v]
+    grad_xpad[n, c, p, q]   = sum of grad_output[n, o, i, j] * weight[o, c, u, v]
+                              over all (o, i, j, u, v) with i*sh + u = p and j*sw + v = q
+    grad_input              = grad_xpad[:, :, ph:ph + H, pw:pw + W]   (padding has no gradient)
+
+``grad_weight`` is a correlation of the input with ``grad_output``. ``grad_xpad`` is a scatter-add:
+every output pixel sends ``grad_output * weight`` back to the window it was computed from. For
+stride 1 that is a "full" correlation of the zero-padded ``grad_output`` with the kernel flipped
+in both directions (``weight[o, c, kH-1-u, kW-1-v]``) and input/output channels swapped. When the
+stride skips the last rows or columns of ``xpad`` (``(H + 2 ph - kH) % sh != 0``), no window
+touches them and their gradient is 0.
+
+Tiers. ``conv2d_forward_<tier>(x, weight, bias, stride, padding) -> out`` and
+``conv2d_backward_<tier>(grad_output, cache) -> (grad_input, grad_weight, grad_bias)``, called by
+``conv2d_forward``/``conv2d_backward`` with validated, C-contiguous arrays and (int, int) pairs:
+
+* ``reference``: NumPy, one ``einsum`` per kernel offset ``(u, v)``. Read these first.
+* ``numba``: the same sums as matrix products done by BLAS (``tinysr.ops._blas.gemm``) inside one
+  ``prange`` over images. Two ways to lay the sums out as matrix products:
+
+  - im2col (1 to 3 input channels): copy every kH x kW window of one image into a column
+    of a (C_in kH kW, H_out W_out) matrix ``cols``; then ``out = weight.reshape(C_out, -1) @ cols``.
+  - shifted windows (4 or more input channels): flatten the padded image to (C_in, Hp * Wp).
+    With stride 1, for a fixed offset (u, v) the pixels ``xpad[c, i + u, j + v]`` of all output
+    pixels (i, j) are one contiguous stretch of that flat image, starting at ``u * Wp + v``, if
+    the output is laid out "wide" with rows of length Wp (the last ``kW - 1`` entries of each wide
+    row are junk and get dropped). So the forward pass is kH * kW accumulating products
+    ``wide += weight[:, :, u, v] @ xflat[:, u*Wp + v:]``, and no kH kW-fold copy is made.
+    With stride s the padded image is first split into s_h * s_w "phases",
+    ``phase[a, b][c, i, j] = xpad[c, a + i*sh, b + j*sw]``: tap (u, v) only ever reads phase
+    (u % sh, v % sw), at offset (u // sh, v // sw) and stride 1, so the same trick applies.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from tinysr._validation import check_float_array, check_same_dtype, check_shape, pair
+from tinysr.ops._blas import gemm, single_threaded_blas
+
+__all__ = [
+    "conv2d_backward",
+    "conv2d_backward_numba",
+    "conv2d_backward_reference",
+    "conv2d_forward",
+    "conv2d_forward_numba",
+    "conv2d_forward_reference",
+]
+
+_LAYER = "conv2d"
+
+# Each shifted-window product sums over C_in terms only; with 1-3 input channels (a Y or RGB
+# image) that is too few to keep BLAS busy and im2col's one long product is faster. From 4
+# channels on the shifted windows won on every SR shape measured (single thread, float32).
+_WINDOW_MIN_CHANNELS = 4
+
+
+def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """floor((size + 2 padding - kernel) / stride) + 1, PyTorch's rule."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+# ----------------------------------------------------------------------------- reference tier
+
+
+def conv2d_forward_reference(x, weight, bias, stride, padding) -> np.ndarray:
+    """``out[n,o,i,j] = bias[o] + sum_{c,u,v} weight[o,c,u,v] * xpad[n,c,i*sh+u,j*sw+v]`` in NumPy.
+
+    x (N, C_in, H, W), weight (C_out, C_in, kH, kW), bias (C_out,) or None, stride (sh, sw),
+    padding (ph, pw) -> out (N, C_out, H_out, W_out). One einsum per kernel offset (u, v): the
+    window ``xpad[:, :, u::sh, v::sw]`` (cut to H_out x W_out) is the input pixel that offset
+    (u, v) of every output pixel looks at, and ``weight[:, :, u, v]`` mixes its channels.
+    """
+    (sh, sw), (ph, pw) = stride, padding
+    n_images, _, height, width = x.shape
+    out_channels, _, k_h, k_w = weight.shape
+    h_out, w_out = _output_size(height, k_h, sh, ph), _output_size(width, k_w, sw, pw)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n_images, out_channels, h_out, w_out), dtype=x.dtype)
+    for u in range(k_h):
+        for v in range(k_w):
+            window = xpad[:, :, u : u + sh * h_out : sh, v : v + sw * w_out : sw]  # (N, C_in, H_out, W_out)
+            out += np.einsum("nchw,oc->nohw", window, weight[:, :, u, v])
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of the convolution in NumPy, one einsum per kernel offset (u, v).
+
+    grad_output (N, C_out, H_out, W_out) -> grad_input (N, C_in, H, W),
+    grad_weight (C_out, C_in, kH, kW), grad_bias (C_out,) or None if the forward had no bias::
+
+        grad_xpad[:, :, window(u, v)] += sum_o grad_output[:, o] * weight[o, :, u, v]   (scatter-add)
+        grad_weight[o, c, u, v]        = sum_{n,i,j} grad_output[n, o, i, j] * window(u, v)[n, c, i, j]
+        grad_bias[o]                   = sum_{n,i,j} grad_output[n, o, i, j]
+
+    where ``window(u, v) = xpad[:, :, u::sh, v::sw]`` cut to H_out x W_out, as in the forward pass.
+    The scatter-add is the transpose of the forward gather; for stride 1 it equals a "full"
+    correlation of grad_output (zero-padded by kH-1, kW-1) with the kernel flipped in both
+    directions and its two channel axes swapped. ``grad_input`` is ``grad_xpad`` without the padding.
+    """
+    x, weight, has_bias, (sh, sw), (ph, pw) = cache
+    _, _, height, width = x.shape
+    _, _, k_h, k_w = weight.shape
+    _, _, h_out, w_out = grad_output.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    grad_xpad = np.zeros_like(xpad)
+    grad_weight = np.zeros_like(weight)
+    for u in range(k_h):
+        for v in range(k_w):
+            rows, cols = slice(u, u + sh * h_out, sh), slice(v, v + sw * w_out, sw)
+            grad_xpad[:, :, rows, cols] += np.einsum("nohw,oc->nchw", grad_output, weight[:, :, u, v])
+            grad_weight[:, :, u, v] = np.einsum("nohw,nchw->oc", grad_output, xpad[:, :, rows, cols])
+    grad_input = np.ascontiguousarray(grad_xpad[:, :, ph : ph + height, pw : pw + width])
+    grad_bias = grad_output.sum(axis=(0, 2, 3)) if has_bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+# ----------------------------------------------------------------------------- numba tier
+# Every kernel handles whole images: thread t of n_threads takes images t, t + n_threads, ... and
+# owns its scratch buffers and its partial sums of grad_weight / grad_bias, which are added up after
+# the parallel loop. So no two parallel iterations ever write the same cell. Buffers are flat 1-D
+# arrays indexed by hand: BLAS wants a start pointer plus a row stride, not a NumPy view.
+
+
+@njit(cache=True)
+def _pad_into(image, ph, pw, padded):
+    """Copy image (C, H, W) into the interior of the flat zero-bordered padded (C * Hp * Wp)."""
+    channels, height, width = image.shape
+    hp, wp = height + 2 * ph, width + 2 * pw
+    for c in range(channels):
+        for i in range(height):
+            start = (c * hp + i + ph) * wp + pw
+            for j in range(width):
+                padded[start + j] = image[c, i, j]
+
+
+@njit(cache=True)
+def _crop_from(padded, ph, pw, image):
+    """Copy the interior of the flat padded (C * Hp * Wp) into image (C, H, W): drop the padding."""
+    channels, height, width = image.shape
+    hp, wp = height + 2 * ph, width + 2 * pw
+    for c in range(channels):
+        for i in range(height):
+            start = (c * hp + i + ph) * wp + pw
+            for j in range(width):
+                image[c, i, j] = padded[start + j]
+
+
+@njit(cache=True)
+def _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols):
+    """cols[(c*kH + u)*kW + v, i*W_out + j] = xpad[c, i*sh + u, j*sw + v] (flat, row length H_out W_out)."""
+    row = 0
+    for c in range(channels):
+        for u in range(k_h):
+            for v in range(k_w):
+                for i in range(h_out):
+                    src = (c * hp + i * sh + u) * wp + v
+                    dst = (row * h_out + i) * w_out
+                    for j in range(w_out):
+                        cols[dst + j] = padded[src + j * sw]
+                row += 1
+
+
+@njit(cache=True)
+def _col2im_add(cols, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, padded):
+    """The adjoint of ``_im2col``: padded[c, i*sh + u, j*sw + v] += cols[(c*kH + u)*kW + v, i*W_out + j]."""
+    row = 0
+    for c in range(channels):
+        for u in range(k_h):
+            for v in range(k_w):
+                for i in range(h_out):
+                    dst = (c * hp + i * sh + u) * wp + v
+                    src = (row * h_out + i) * w_out
+                    for j in range(w_out):
+                        padded[dst + j * sw] += cols[src + j]
+                row += 1
+
+
+@njit(parallel=True, cache=True)
+def _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out):
+    """out[n] (C_out, H_out W_out) = weight_2d (C_out, C_in kH kW) @ cols(x[n]) + bias, for every image n."""
+    n_images, channels, height, width = x.shape
+    _, out_channels, h_out, w_out = out.shape
+    hp, wp = height + 2 * ph, width + 2 * pw
+    patch, pixels = channels * k_h * k_w, h_out * w_out
+    for t in prange(n_threads):
+        padded = np.zeros(channels * hp * wp, x.dtype)
+        cols = np.empty(patch * pixels, x.dtype)
+        for n in range(t, n_images, n_threads):
+            _pad_into(x[n], ph, pw, padded)
+            _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols)
+            out_n = out[n].reshape(out_channels * pixels)
+            gemm(False, False, out_channels, pixels, patch, 1.0, weight_2d.reshape(-1), patch,
+                 cols, pixels, 0.0, out_n, pixels)
+            for o in range(out_channels):
+                for p in range(pixels):
+                    out_n[o * pixels + p] += bias[o]
+
+
+@njit(cache=True)
+def _split_phases(image, ph, pw, sh, sw, hq, wq, phases):
+    """phases[a*sw + b, c, i, j] = xpad[c, a + i*sh, b + j*sw] (flat; each phase plane is hq x wq).
+
+    Phase (a, b) holds the pixels of the padded image that kernel taps (u, v) with u % sh = a and
+    v % sw = b ever touch, and a stride-s correlation of xpad is a sum of stride-1 correlations of
+    the phases. With stride 1 there is one phase: xpad itself. Padding entries are never written
+    (the caller zeroes ``phases`` once).
+    """
+    channels, height, width = image.shape
+    plane = hq * wq
+    for c in range(channels):
+        for y in range(height):
+            a, i = (y + ph) % sh, (y + ph) // sh
+            for b in range(sw):
+                first = (b - pw) % sw  # first column z with (z + pw) % sw == b
+                dst = ((a * sw + b) * channels + c) * plane + i * wq + (first + pw) // sw
+                count = (width - first + sw - 1) // sw
+                phases[dst:dst + count] = image[c, y, first::sw]
+
+
+@njit(cache=True)
+def _merge_phases(phases, ph, pw, sh, sw, hq, wq, image):
+    """The inverse of ``_split_phases`` on the interior: image[c, y, x] = xpad[c, y + ph, x + pw]."""
+    channels, height, width = image.shape
+    plane = hq * wq
+    for c in range(channels):
+        for y in range(height):
+            a, i = (y + ph) % sh, (y + ph) // sh
+            for b in range(sw):
+                first = (b - pw) % sw
+                src = ((a * sw + b) * channels + c) * plane + i * wq + (first + pw) // sw
+                count = (width - first + sw - 1) // sw
+                image[c, y, first::sw] = phases[src:src + count]
+
+
+@njit(cache=True)
+def _tap_start(u, v, sh, sw, channels, hq, wq):
+    """Flat index in ``phases`` where tap (u, v) starts reading: phase (u % sh, v % sw), row u // sh, col v // sw."""
+    return ((u % sh) * sw + v % sw) * channels * hq * wq + (u // sh) * wq + v // sw
+
+
+@njit(parallel=True, cache=True)
+def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out):
+    """Shifted windows: wide[n] += weight[:, :, u, v] @ phase(u, v)[:, start(u, v):] for every tap.
+
+    weight_taps (kH kW, C_out C_in) holds ``weight[:, :, u, v]`` as row ``u*kW + v``. ``wide`` is
+    (C_out, H_out, wq): output rows of the phases' width wq, whose entries past W_out are junk.
+    """
+    n_images, channels, height, width = x.shape
+    _, out_channels, h_out, w_out = out.shape
+    hq, wq = (height + 2 * ph + sh - 1) // sh, (width + 2 * pw + sw - 1) // sw
+    # Flat length covered by one tap: up to the last real output pixel, never past the phase.
+    span = (h_out - 1) * wq + w_out
+    for t in prange(n_threads):
+        phases = np.zeros(sh * sw * channels * hq * wq, x.dtype)
+        wide = np.empty(out_channels * h_out * wq, x.dtype)
+        for n in range(t, n_images, n_threads):
+            _split_phases(x[n], ph, pw, sh, sw, hq, wq, phases)
+            for u in range(k_h):
+                for v in range(k_w):
+                    beta = 0.0 if u == 0 and v == 0 else 1.0
+                    start = _tap_start(u, v, sh, sw, channels, hq, wq)
+                    gemm(False, False, out_channels, span, channels, 1.0, weight_taps[u * k_w + v], channels,
+                         phases[start:], hq * wq, beta, wide, h_out * wq)
+            for o in range(out_channels):
+                for i in range(h_out):
+                    for j in range(w_out):
+                        out[n, o, i, j] = wide[(o * h_out + i) * wq + j] + bias[o]
+
+
+@njit(parallel=True, cache=True)
+def _backward_im2col(grad_output, x, weight_2d, k_h, k_w, sh, sw, ph, pw, n_threads,
+                     grad_input, grad_weight_parts, grad_bias_parts):
+    """Per image: grad_weight += g @ cols^T, grad_cols = weight_2d^T @ g, grad_input = col2im(grad_cols).
+
+    g = grad_output[n] as (C_out, H_out W_out). Thread t adds into grad_weight_parts[t]
+    (C_out * C_in kH kW) and grad_bias_parts[t] (C_out,); the caller sums over t.
+    """
+    n_images, channels, height, width = x.shape
+    _, out_channels, h_out, w_out = grad_output.shape
+    hp, wp = height + 2 * ph, width + 2 * pw
+    patch, pixels = channels * k_h * k_w, h_out * w_out
+    for t in prange(n_threads):
+        padded = np.zeros(channels * hp * wp, x.dtype)
+        grad_padded = np.empty(channels * hp * wp, x.dtype)
+        cols = np.empty(patch * pixels, x.dtype)
+        grad_cols = np.empty(patch * pixels, x.dtype)
+        for n in range(t, n_images, n_threads):
+            _pad_into(x[n], ph, pw, padded)
+            _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols)
+            g = grad_output[n].reshape(out_channels * pixels)
+            gemm(False, True, out_channels, patch, pixels, 1.0, g, pixels, cols, pixels,
+                 1.0, grad_weight_parts[t], patch)
+            gemm(True, False, patch, pixels, out_channels, 1.0, weight_2d.reshape(-1), patch, g, pixels,
+                 0.0, grad_cols, pixels)
+            grad_padded[:] = 0.0
+            _col2im_add(grad_cols, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, grad_padded)
+            _crop_from(grad_padded, ph, pw, grad_input[n])
+            for o in range(out_channels):
+                total = 0.0
+                for p in range(pixels):
+                    total += g[o * pixels + p]
+                grad_bias_parts[t, o] += total
+
+
+@njit(parallel=True, cache=True)
+def _backward_window(grad_output, x, weight_taps, k_h, k_w, sh, sw, ph, pw, n_threads,
+                     grad_input, grad_weight_parts, grad_bias_parts):
+    """Shifted windows, per image and tap (u, v), with g_wide = grad_output[n] in rows of width wq:
+
+        grad_phase(u, v)[:, start:] += weight[:, :, u, v]^T @ g_wide        (the scatter-add)
+        grad_weight[:, :, u, v]     += g_wide @ phase(u, v)[:, start:]^T    (the correlation)
+
+    The junk columns of g_wide must be zero so that they add nothing. Thread t adds into
+    grad_weight_parts[t] (kH kW, C_out C_in) and grad_bias_parts[t] (C_out,); the caller sums over t.
+    """
+    n_images, channels, height, width = x.shape
+    _, out_channels, h_out, w_out = grad_output.shape
+    hq, wq = (height + 2 * ph + sh - 1) // sh, (width + 2 * pw + sw - 1) // sw
+    span = (h_out - 1) * wq + w_out
+    for t in prange(n_threads):
+        phases = np.zeros(sh * sw * channels * hq * wq, x.dtype)
+        grad_phases = np.empty(sh * sw * channels * hq * wq, x.dtype)
+        grad_wide = np.zeros(out_channels * h_out * wq, x.dtype)
+        for n in range(t, n_images, n_threads):
+            _split_phases(x[n], ph, pw, sh, sw, hq, wq, phases)
+            for o in range(out_channels):
+                total = 0.0
+                for i in range(h_out):
+                    for j in range(w_out):
+                        value = grad_output[n, o, i, j]
+                        grad_wide[(o * h_out + i) * wq + j] = value
+                        total += value
+                grad_bias_parts[t, o] += total
+            grad_phases[:] = 0.0
+            for u in range(k_h):
+                for v in range(k_w):
+                    start = _tap_start(u, v, sh, sw, channels, hq, wq)
+                    gemm(True, False, channels, span, out_channels, 1.0, weight_taps[u * k_w + v], channels,
+                         grad_wide, h_out * wq, 1.0, grad_phases[start:], hq * wq)
+                    gemm(False, True, out_channels, channels, span, 1.0, grad_wide, h_out * wq,
+                         phases[start:], hq * wq, 1.0, grad_weight_parts[t, u * k_w + v], channels)
+            _merge_phases(grad_phases, ph, pw, sh, sw, hq, wq, grad_input[n])
+
+
+def _use_window(in_channels: int) -> bool:
+    return in_channels >= _WINDOW_MIN_CHANNELS
+
+
+def _taps(weight: np.ndarray) -> np.ndarray:
+    """weight (C_out, C_in, kH, kW) -> (kH kW, C_out C_in): row u*kW + v is weight[:, :, u, v], flat."""
+    return np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(weight.shape[2] * weight.shape[3], -1)
+
+
+def _n_threads(n_images: int) -> int:
+    # Read here, not inside the kernels: a kernel that calls numba.get_num_threads() cannot be cached.
+    return max(1, min(numba.get_num_threads(), n_images))
+
+
+def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
+    """The forward pass as BLAS products, one image per thread (see the module docstring for the layouts).
+
+    Same arguments and result as ``conv2d_forward_reference``; x, weight, bias must be C-contiguous.
+    """
+    (sh, sw), (ph, pw) = stride, padding
+    n_images, in_channels, height, width = x.shape
+    out_channels, _, k_h, k_w = weight.shape
+    h_out, w_out = _output_size(height, k_h, sh, ph), _output_size(width, k_w, sw, pw)
+    out = np.empty((n_images, out_channels, h_out, w_out), dtype=x.dtype)
+    bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else bias
+    n_threads = _n_threads(n_images)
+    with single_threaded_blas():
+        if _use_window(in_channels):
+            _forward_window(x, _taps(weight), bias, k_h, k_w, sh, sw, ph, pw, n_threads, out)
+        else:
+            weight_2d = weight.reshape(out_channels, -1)
+            _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out)
+    return out
+
+
+def conv2d_backward_numba(grad_output, cache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The backward pass as BLAS products, one image per thread; same result as ``conv2d_backward_reference``.
+
+    grad_output must be C-contiguous. Each thread sums its images' grad_weight and grad_bias in
+    its own buffer; the buffers are added up at the end.
+    """
+    x, weight, has_bias, stride, (ph, pw) = cache
+    (sh, sw) = stride
+    n_images, in_channels, _, _ = x.shape
+    out_channels, _, k_h, k_w = weight.shape
+    n_threads = _n_threads(n_images)
+    grad_input = np.empty_like(x)
+    grad_bias_parts = np.zeros((n_threads, out_channels), dtype=x.dtype)
+    with single_threaded_blas():
+        if _use_window(in_channels):
+            parts = np.zeros((n_threads, k_h * k_w, out_channels * in_channels), dtype=x.dtype)
+            _backward_window(grad_output, x, _taps(weight), k_h, k_w, sh, sw, ph, pw, n_threads,
+                             grad_input, parts, grad_bias_parts)
+            grad_weight = parts.sum(axis=0).reshape(k_h, k_w, out_channels, in_channels)
+            grad_weight = np.ascontiguousarray(grad_weight.transpose(2, 3, 0, 1))
+        else:
+            weight_2d = weight.reshape(out_channels, -1)
+            parts = np.zeros((n_threads, weight.size), dtype=x.dtype)
+            _backward_im2col(grad_output, x, weight_2d, k_h, k_w, sh, sw, ph, pw, n_threads,
+                             grad_input, parts, grad_bias_parts)
+            grad_weight = parts.sum(axis=0).reshape(weight.shape)
+    grad_bias = grad_bias_parts.sum(axis=0) if has_bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+# ----------------------------------------------------------------------------- public API
+
+_FORWARD = {"reference": conv2d_forward_reference, "numba": conv2d_forward_numba}
+_BACKWARD = {"reference": conv2d_backward_reference, "numba": conv2d_backward_numba}
+
+
+def _pick(table: dict, backend: str):
+    if backend not in table:
+        choices = ", ".join(repr(name) for name in table)
+        raise ValueError(f"{_LAYER}: unknown backend {backend!r}, expected one of {choices}")
+    return table[backend]
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    *,
+    backend: str = "numba",
+) -> tuple[np.ndarray, tuple]:
+    """Convolve x (N, C_in, H, W) with weight (C_out, C_in, kH, kW), add bias (C_out,); return (out, cache).
+
+    ``out[n,o,i,j] = bias[o] + sum_{c,u,v} weight[o,c,u,v] * xpad[n,c,i*sh+u,j*sw+v]``, shape
+    (N, C_out, floor((H + 2 ph - kH) / sh) + 1, floor((W + 2 pw - kW) / sw) + 1), like
+    ``torch.nn.functional.conv2d``. ``stride`` >= 1 and ``padding`` >= 0 are ints or pairs.
+    ``backend`` is "numba" (fast) or "reference" (NumPy). ``cache = (x, weight, has_bias, stride,
+    padding)`` (contiguous arrays, normalised pairs) is what ``conv2d_backward`` needs.
+    """
+    x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
+    weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
+    if bias is not None:
+        bias = check_float_array(bias, name="bias", layer=_LAYER, ndim=1)
+    check_same_dtype(_LAYER, x=x, weight=weight, bias=bias)
+    stride = pair(stride, name="stride", layer=_LAYER, minimum=1)
+    padding = pair(padding, name="padding", layer=_LAYER, minimum=0)
+    if x.size == 0 or weight.size == 0:
+        raise ValueError(f"{_LAYER}: expected non-empty x and weight, got x {x.shape} and weight {weight.shape}")
+    out_channels, in_channels, k_h, k_w = weight.shape
+    if in_channels != x.shape[1]:
+        raise ValueError(
+            f"{_LAYER}: expected weight with {x.shape[1]} input channels to match x of shape {x.shape}, "
+            f"got weight {weight.shape}"
+        )
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(
+            f"{_LAYER}: expected bias of shape ({out_channels},) to match weight {weight.shape}, "
+            f"got bias {bias.shape}"
+        )
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if k_h > padded[0] or k_w > padded[1]:
+        raise ValueError(
+            f"{_LAYER}: expected a kernel no larger than the padded input {padded} "
+            f"(x {x.shape}, padding {padding}), got kernel ({k_h}, {k_w})"
+        )
+    forward = _pick(_FORWARD, backend)
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    out = forward(x, weight, bias, stride, padding)
+    return out, (x, weight, bias is not None, stride, padding)
+
+
+def conv2d_backward(
+    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return (grad_input, grad_weight, grad_bias) for grad_output (N, C_out, H_out, W_out).
+
+    Shapes: grad_input like x (N, C_in, H, W), grad_weight like weight (C_out, C_in, kH, kW),
+    grad_bias (C_out,) or None when the forward pass had no bias. Equations in the module docstring.
+    """
+    x, weight, _, (sh, sw), (ph, pw) = cache
+    grad_output = check_float_array(grad_output, name="grad_output", layer=_LAYER, ndim=4)
+    check_same_dtype(_LAYER, x=x, grad_output=grad_output)
+    expected = (
+        x.shape[0],
+        weight.shape[0],
+        _output_size(x.shape[2], weight.shape[2], sh, ph),
+        _output_size(x.shape[3], weight.shape[3], sw, pw),
+    )
+    check_shape(grad_output, expected, name="grad_output", layer=_LAYER)
+    backward = _pick(_BACKWARD, backend)
+    return backward(np.ascontiguousarray(grad_output), cache)
