@@ -15,4 +15,4 @@ from tinysr.nn.init import manual_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["GradcheckError", "gradcheck", "losses", "manual_seed", "nn", "optim", "__version__"]
+__all__ = ["GradcheckError", "__version__", "gradcheck", "losses", "manual_seed", "nn", "optim"]

@@ -1,0 +1,166 @@
+"""Make the PyTorch reference fixtures in ``tests/reference/*.npz``.
+
+Run by hand (PyTorch is not a dependency of tinysr or of its tests)::
+
+    pip install torch==2.13.0
+    python tests/reference/make_fixtures.py
+
+Each fixture is one layer (or loss, or optimizer) on fixed, seeded inputs, computed by PyTorch
+in float64. A layer fixture stores, under names that tinysr shares with PyTorch:
+
+* ``config``: JSON ``{"layer": "Conv2d", "kwargs": {...}, "training": true}``
+* ``input``, ``grad_output`` (a random upstream gradient, never all ones), ``output``, ``grad_input``
+* ``param.<name>`` (the initial values), ``grad.<name>`` (dL/d<name>)
+* ``buffer_before.<name>`` / ``buffer_after.<name>`` (BatchNorm's running statistics)
+
+``tests/test_reference.py`` rebuilds each layer in tinysr, loads the same parameters and checks
+every array. Inputs hold some exact zeros, so the sub-gradient conventions at kinks are pinned too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).parent
+torch.set_default_dtype(torch.float64)
+
+
+def _save(name: str, config: dict, arrays: dict) -> None:
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    np.savez_compressed(HERE / f"{name}.npz", config=np.array(json.dumps(config)), **arrays)
+    print(f"wrote {name}.npz")
+
+
+def _input(rng: np.random.Generator, shape, zeros: bool = True) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    if zeros:  # a few exact zeros pin the gradient convention at kinks (ReLU'(0) = 0, ...)
+        flat = x.reshape(-1)
+        flat[rng.choice(flat.size, size=max(1, flat.size // 10), replace=False)] = 0.0
+    return x
+
+
+def layer_fixture(name, layer, input_shape, *, training=True, seed=0, buffers=None, zeros=True):
+    """Run ``layer`` forward and backward in PyTorch and save everything tinysr must reproduce."""
+    rng = np.random.default_rng(seed)
+    kwargs = layer.tinysr_kwargs
+    if buffers:  # give BatchNorm non-trivial running statistics before the step
+        for buffer_name, value in buffers.items():
+            getattr(layer, buffer_name).copy_(torch.from_numpy(value))
+    layer.train(training)
+    with torch.no_grad():  # random parameters instead of PyTorch's init, so nothing is 0 or 1
+        for _, p in layer.named_parameters():
+            p.copy_(torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(p.shape)) + 0.5))
+    arrays = {f"param.{n}": p.detach().numpy().copy() for n, p in layer.named_parameters()}
+    arrays.update({f"buffer_before.{n}": b.numpy().copy() for n, b in layer.named_buffers()
+                   if n != "num_batches_tracked"})
+    x = torch.from_numpy(_input(rng, input_shape, zeros)).requires_grad_(True)
+    out = layer(x)
+    grad_output = torch.from_numpy(rng.standard_normal(tuple(out.shape)))
+    out.backward(grad_output)
+    arrays.update(input=x.detach().numpy(), output=out.detach().numpy(),
+                  grad_output=grad_output.numpy(), grad_input=x.grad.numpy())
+    arrays.update({f"grad.{n}": p.grad.numpy() for n, p in layer.named_parameters()})
+    arrays.update({f"buffer_after.{n}": b.numpy().copy() for n, b in layer.named_buffers()
+                   if n != "num_batches_tracked"})
+    config = {"layer": type(layer).__name__, "kwargs": kwargs, "training": training}
+    _save(name, config, arrays)
+
+
+def make(cls, **kwargs):
+    layer = cls(**kwargs)
+    layer.tinysr_kwargs = kwargs
+    return layer
+
+
+def layers() -> None:
+    nn = torch.nn
+    layer_fixture("conv2d_k3_s1_p0", make(nn.Conv2d, in_channels=3, out_channels=4, kernel_size=3), (2, 3, 7, 6))
+    layer_fixture("conv2d_k3_s2_p1", make(nn.Conv2d, in_channels=2, out_channels=5, kernel_size=3, stride=2,
+                                          padding=1), (2, 2, 9, 8))
+    layer_fixture("conv2d_rect_pairs", make(nn.Conv2d, in_channels=3, out_channels=2, kernel_size=(3, 5),
+                                            stride=(1, 2), padding=(2, 0)), (1, 3, 6, 11))
+    layer_fixture("conv2d_k9_p4_nobias", make(nn.Conv2d, in_channels=1, out_channels=3, kernel_size=9,
+                                              padding=4, bias=False), (1, 1, 10, 12))
+    layer_fixture("conv2d_s3_leftover", make(nn.Conv2d, in_channels=2, out_channels=2, kernel_size=2, stride=3),
+                  (2, 2, 8, 10))
+    layer_fixture("relu", make(nn.ReLU), (2, 3, 4, 5))
+    layer_fixture("leaky_relu_0.2", make(nn.LeakyReLU, negative_slope=0.2), (2, 3, 4, 5))
+    layer_fixture("leaky_relu_default", make(nn.LeakyReLU), (2, 3, 4, 5))
+    layer_fixture("prelu_shared", make(nn.PReLU), (2, 3, 4, 5))
+    layer_fixture("prelu_per_channel", make(nn.PReLU, num_parameters=3), (2, 3, 4, 5))
+    layer_fixture("sigmoid", make(nn.Sigmoid), (2, 3, 4, 5))
+    layer_fixture("tanh", make(nn.Tanh), (2, 3, 4, 5))
+    rng = np.random.default_rng(7)
+    stats = {"running_mean": rng.standard_normal(4), "running_var": rng.uniform(0.5, 2.0, 4)}
+    layer_fixture("batchnorm_train", make(nn.BatchNorm2d, num_features=4), (3, 4, 5, 6),
+                  training=True, buffers=stats, zeros=False)
+    layer_fixture("batchnorm_train_momentum0.3", make(nn.BatchNorm2d, num_features=4, momentum=0.3, eps=1e-3),
+                  (2, 4, 3, 3), training=True, buffers=stats, zeros=False)
+    layer_fixture("batchnorm_eval", make(nn.BatchNorm2d, num_features=4), (3, 4, 5, 6),
+                  training=False, buffers=stats, zeros=False)
+    layer_fixture("pixel_shuffle_r2", make(nn.PixelShuffle, upscale_factor=2), (2, 8, 3, 4))
+    layer_fixture("pixel_shuffle_r3", make(nn.PixelShuffle, upscale_factor=3), (1, 18, 2, 3))
+    layer_fixture("pixel_unshuffle_r2", make(nn.PixelUnshuffle, downscale_factor=2), (2, 3, 4, 6))
+    layer_fixture("linear", make(nn.Linear, in_features=7, out_features=3), (4, 7))
+    layer_fixture("linear_nobias", make(nn.Linear, in_features=5, out_features=2, bias=False), (1, 5))
+    layer_fixture("flatten", make(nn.Flatten), (2, 3, 4, 5))
+
+
+def loss_fixture(name: str, loss_name: str, prediction: np.ndarray, target: np.ndarray) -> None:
+    p = torch.from_numpy(prediction).requires_grad_(True)
+    loss = getattr(torch.nn, loss_name)()(p, torch.from_numpy(target))
+    loss.backward()
+    _save(name, {"loss": loss_name},
+          {"prediction": prediction, "target": target, "loss": loss.item(), "grad_prediction": p.grad.numpy()})
+
+
+def losses() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
+    loss_fixture("loss_mse", "MSELoss", a, b)
+    tied = a.copy()
+    tied[0, 0] = b[0, 0]  # prediction == target: L1's gradient there is sign(0) = 0
+    loss_fixture("loss_l1", "L1Loss", tied, b)
+    probs = rng.uniform(0.0, 1.0, (4, 5))
+    probs[0, :3] = [0.0, 1.0, 1e-30]  # log clamps at -100
+    targets = rng.uniform(0.0, 1.0, (4, 5))
+    targets[0, :2] = [1.0, 0.0]
+    loss_fixture("loss_bce", "BCELoss", probs, targets)
+    logits = rng.standard_normal((3, 6)) * 3
+    logits[0] = [1e4, -1e4, 50.0, -50.0, 1e4, -1e4]
+    labels = (rng.uniform(size=(3, 6)) > 0.5).astype(np.float64)
+    labels[0] = [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+    loss_fixture("loss_bce_with_logits", "BCEWithLogitsLoss", logits, labels)
+
+
+def optimizer_fixture(name: str, cls_name: str, kwargs: dict, steps: int = 6, seed: int = 3) -> None:
+    rng = np.random.default_rng(seed)
+    init = rng.standard_normal((3, 4))
+    grads = rng.standard_normal((steps, 3, 4))
+    p = torch.nn.Parameter(torch.from_numpy(init.copy()))
+    opt = getattr(torch.optim, cls_name)([p], **kwargs)
+    after = []
+    for g in grads:
+        p.grad = torch.from_numpy(g.copy())
+        opt.step()
+        after.append(p.detach().numpy().copy())
+    _save(name, {"optimizer": cls_name, "kwargs": kwargs},
+          {"param_init": init, "grads": grads, "param_after": np.stack(after)})
+
+
+def optimizers() -> None:
+    optimizer_fixture("adam_default", "Adam", {"lr": 1e-2})
+    optimizer_fixture("adam_weight_decay", "Adam", {"lr": 3e-2, "betas": [0.8, 0.99], "eps": 1e-6,
+                                                    "weight_decay": 0.1})
+    optimizer_fixture("sgd_momentum", "SGD", {"lr": 0.1, "momentum": 0.9})
+    optimizer_fixture("sgd_plain", "SGD", {"lr": 0.05})
+
+
+if __name__ == "__main__":
+    layers()
+    losses()
+    optimizers()

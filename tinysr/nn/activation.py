@@ -1,0 +1,101 @@
+"""Activation layers around ``tinysr.ops.activations`` (read that file for the maths)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinysr.nn._checks import check_layer_input
+from tinysr.nn.module import Module, Parameter
+from tinysr.ops import activations as ops
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise; gradient 1 where x > 0, else 0. Any shape."""
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x)
+        out, self._cache = ops.relu_forward(x)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return ops.relu_backward(grad_output, self._require_cache())
+
+
+class LeakyReLU(Module):
+    """``x if x > 0 else negative_slope * x`` elementwise. Any shape."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = float(negative_slope)
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x)
+        out, self._cache = ops.leaky_relu_forward(x, self.negative_slope)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return ops.leaky_relu_backward(grad_output, self._require_cache())
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class PReLU(Module):
+    """LeakyReLU with a learnable slope ``weight``: one shared (``num_parameters=1``) or one per channel.
+
+    Input ``(N, C, ...)``; with ``num_parameters=C`` channel c uses ``weight[c]``.
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=np.float32):
+        if int(num_parameters) < 1:
+            raise ValueError(f"PReLU: expected num_parameters >= 1, got {num_parameters}")
+        self.num_parameters = int(num_parameters)
+        self.weight = Parameter(np.full(self.num_parameters, init, dtype=dtype))
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        channels = None if self.num_parameters == 1 else self.num_parameters
+        check_layer_input(self, x, channels=channels)
+        out, self._cache = ops.prelu_forward(x, self.weight.data)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        grad_input, grad_weight = ops.prelu_backward(grad_output, self._require_cache())
+        self.weight.grad += grad_weight
+        return grad_input
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``; gradient ``out * (1 - out)`` from the cached output. Any shape."""
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x)
+        out, self._cache = ops.sigmoid_forward(x)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return ops.sigmoid_backward(grad_output, self._require_cache())
+
+
+class Tanh(Module):
+    """``tanh(x)``; gradient ``1 - out**2`` from the cached output. Any shape."""
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x)
+        out, self._cache = ops.tanh_forward(x)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return ops.tanh_backward(grad_output, self._require_cache())

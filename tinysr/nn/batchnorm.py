@@ -1,0 +1,60 @@
+"""``BatchNorm2d``: the layer around ``tinysr.ops.batchnorm`` (read that file for the maths)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinysr.nn._checks import check_layer_input
+from tinysr.nn.module import Module, Parameter
+from tinysr.ops.batchnorm import batch_norm2d_backward, batch_norm2d_forward
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over (N, H, W) for each of C channels, as ``torch.nn.BatchNorm2d``.
+
+    ``y = weight * (x - mean) / sqrt(var + eps) + bias``. In training mode ``mean`` and ``var``
+    are the batch's (biased variance) and the buffers ``running_mean`` / ``running_var`` move
+    towards them by ``momentum`` (the running variance uses the unbiased estimate); in eval mode
+    the buffers are used instead. ``weight`` (gamma) starts at 1 and ``bias`` (beta) at 0.
+    """
+
+    _buffers = ("running_mean", "running_var")
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=np.float32):
+        if int(num_features) < 1:
+            raise ValueError(f"BatchNorm2d: expected num_features >= 1, got {num_features}")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm2d: expected momentum in [0, 1], got {momentum}")
+        if eps <= 0:
+            raise ValueError(f"BatchNorm2d: expected eps > 0, got {eps}")
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+        self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        self.running_mean = np.zeros(self.num_features, dtype=dtype)
+        self.running_var = np.ones(self.num_features, dtype=dtype)
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x, ndim=4, channels=self.num_features)
+        out, self._cache = batch_norm2d_forward(
+            x,
+            self.weight.data,
+            self.bias.data,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        grad_input, grad_weight, grad_bias = batch_norm2d_backward(grad_output, self._require_cache())
+        self.weight.grad += grad_weight
+        self.bias.grad += grad_bias
+        return grad_input
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -1,0 +1,70 @@
+"""``Conv2d``: the layer around ``tinysr.ops.conv2d`` (read that file for the maths)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinysr._validation import pair
+from tinysr.nn._checks import check_layer_input
+from tinysr.nn.init import bias_uniform, get_rng, kaiming_uniform
+from tinysr.nn.module import Module, Parameter
+from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as in every deep-learning library), NCHW.
+
+    Shapes: input ``(N, C_in, H, W)``, ``weight`` ``(C_out, C_in, kH, kW)``, ``bias`` ``(C_out,)``,
+    output ``(N, C_out, H_out, W_out)`` with ``H_out = (H + 2*pH - kH) // sH + 1``.
+
+    Initialised as PyTorch: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    ``fan_in = C_in * kH * kW``, drawn from ``rng`` (seed, Generator, or the default generator).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        *,
+        dtype=np.float32,
+        rng: int | np.random.Generator | None = None,
+    ):
+        layer = "Conv2d"
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        if self.in_channels < 1 or self.out_channels < 1:
+            raise ValueError(f"{layer}: expected channel counts >= 1, got {in_channels}, {out_channels}")
+        self.kernel_size = pair(kernel_size, name="kernel_size", layer=layer, minimum=1)
+        self.stride = pair(stride, name="stride", layer=layer, minimum=1)
+        self.padding = pair(padding, name="padding", layer=layer, minimum=0)
+        generator = get_rng(rng)
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(kaiming_uniform(shape, fan_in, generator, dtype))
+        self.bias = Parameter(bias_uniform(self.out_channels, fan_in, generator, dtype)) if bias else None
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_layer_input(self, x, ndim=4, channels=self.in_channels)
+        bias = None if self.bias is None else self.bias.data
+        out, self._cache = conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        grad_input, grad_weight, grad_bias = conv2d_backward(grad_output, self._require_cache())
+        self.weight.grad += grad_weight
+        if self.bias is not None:
+            self.bias.grad += grad_bias
+        return grad_input
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text

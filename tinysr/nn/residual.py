@@ -1,0 +1,36 @@
+"""``Residual``: the skip connection ``y = x + body(x)`` of ResNet blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinysr.nn.module import Module
+from tinysr.ops.add import add_backward, add_forward
+
+
+class Residual(Module):
+    """``y = x + body(x)``; ``body`` must keep the shape of ``x``.
+
+    Backward: the upstream gradient reaches ``x`` along two paths, straight through the skip
+    and through ``body``, and the two contributions add:
+    ``dL/dx = dL/dy + body.backward(dL/dy)``.
+    """
+
+    def __init__(self, body: Module):
+        if not isinstance(body, Module):
+            raise TypeError(f"Residual: expected a Module as body, got {type(body).__name__}")
+        self.body = body
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        body_out = self.body.forward(x)
+        if body_out.shape != x.shape:
+            raise ValueError(
+                f"Residual: body must keep the input's shape {x.shape}, but it returned {body_out.shape}"
+            )
+        out, self._cache = add_forward(x, body_out)
+        return out
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        grad_skip, grad_body = add_backward(grad_output, self._require_cache())
+        return grad_skip + self.body.backward(grad_body)
