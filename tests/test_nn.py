@@ -149,8 +149,8 @@ def test_named_parameters_follow_pytorch_names():
     assert [name for name, _ in network.named_parameters()] == [
         "0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "4.weight", "4.bias"]
     assert sorted(network.state_dict()) == sorted(
-        ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "2.weight",
-         "4.weight", "4.bias"])
+        ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+         "2.weight", "4.weight", "4.bias"])
 
 
 def test_state_dict_round_trip_and_mismatch_errors():
@@ -247,3 +247,43 @@ def test_layer_errors_name_the_layer_and_the_shapes():
         nn.Conv2d(1, 1, 3, padding=-1)
     with pytest.raises(ValueError, match=r"Residual.*shape"):
         nn.Residual(nn.Conv2d(1, 1, 3)).forward(np.zeros((1, 1, 5, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, (2, 5), (3, 4)])
+def test_same_and_valid_padding_match_pytorch_semantics(kernel_size):
+    layer = nn.Conv2d(2, 3, kernel_size, padding="same", dtype=np.float64, rng=0)
+    x = random_array(0, (2, 2, 6, 7))
+    assert layer.forward(x).shape == (2, 3, 6, 7)
+    report = gradcheck(layer, x, seed=0)
+    assert report.passed
+    # "same" with an even kernel pads one more zero at the bottom/right: the same as padding the input by hand
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    by_hand = nn.Conv2d(2, 3, kernel_size, dtype=np.float64, rng=0)
+    padded = np.pad(x, ((0, 0), (0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2)))
+    np.testing.assert_allclose(layer.forward(x), by_hand.forward(padded), rtol=1e-12)
+    assert nn.Conv2d(2, 3, kernel_size, padding="valid").padding == (0, 0)
+
+
+def test_same_padding_errors():
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="'valid' or 'same', got 'full'"):
+        nn.Conv2d(1, 1, 3, padding="full")
+
+
+def test_pytorch_style_arguments_are_accepted():
+    assert nn.ReLU(inplace=True).inplace and nn.LeakyReLU(0.2, inplace=True).negative_slope == 0.2
+    network = nn.Sequential(nn.ReLU(), nn.Tanh())
+    assert [type(m).__name__ for m in network] == ["ReLU", "Tanh"]
+    assert [name for name, _ in network.named_children()] == ["0", "1"]
+
+
+def test_num_batches_tracked_counts_training_steps_only():
+    bn = nn.BatchNorm2d(2)
+    x = random_array(0, (2, 2, 3, 3)).astype(np.float32)
+    bn.forward(x)
+    bn.forward(x)
+    bn.eval().forward(x)
+    assert bn.num_batches_tracked == 2 and bn.state_dict()["num_batches_tracked"].dtype == np.int64
+    bn.astype(np.float64)
+    assert bn.num_batches_tracked.dtype == np.int64 and bn.running_mean.dtype == np.float64

@@ -46,7 +46,8 @@ def _build_layer(config: dict, data, dtype) -> nn.Module:
         if key.startswith("param."):
             state[key.removeprefix("param.")] = data[key].astype(dtype)
         elif key.startswith("buffer_before."):
-            state[key.removeprefix("buffer_before.")] = data[key].astype(dtype)
+            value = data[key]
+            state[key.removeprefix("buffer_before.")] = value.astype(dtype) if value.dtype.kind == "f" else value
     layer.load_state_dict(state)
     return layer
 
@@ -77,6 +78,7 @@ def test_layer_matches_pytorch(path, dtype, rtol, atol):
         buffers = dict(layer.named_buffers())
         for key in (k for k in data.files if k.startswith("buffer_after.")):
             name = key.removeprefix("buffer_after.")
+            assert buffers[name].dtype == (dtype if data[key].dtype.kind == "f" else data[key].dtype), key
             np.testing.assert_allclose(buffers[name], data[key], rtol=rtol, atol=atol, err_msg=key)
         np.testing.assert_array_equal(x, x_before)
 

@@ -30,7 +30,7 @@ torch.set_default_dtype(torch.float64)
 
 
 def _save(name: str, config: dict, arrays: dict) -> None:
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    arrays = {k: np.asarray(v, dtype=np.int64 if "num_batches" in k else np.float64) for k, v in arrays.items()}
     np.savez_compressed(HERE / f"{name}.npz", config=np.array(json.dumps(config)), **arrays)
     print(f"wrote {name}.npz")
 
@@ -49,14 +49,13 @@ def layer_fixture(name, layer, input_shape, *, training=True, seed=0, buffers=No
     kwargs = layer.tinysr_kwargs
     if buffers:  # give BatchNorm non-trivial running statistics before the step
         for buffer_name, value in buffers.items():
-            getattr(layer, buffer_name).copy_(torch.from_numpy(value))
+            getattr(layer, buffer_name).copy_(torch.from_numpy(np.asarray(value)))
     layer.train(training)
     with torch.no_grad():  # random parameters instead of PyTorch's init, so nothing is 0 or 1
         for _, p in layer.named_parameters():
             p.copy_(torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(p.shape)) + 0.5))
     arrays = {f"param.{n}": p.detach().numpy().copy() for n, p in layer.named_parameters()}
-    arrays.update({f"buffer_before.{n}": b.numpy().copy() for n, b in layer.named_buffers()
-                   if n != "num_batches_tracked"})
+    arrays.update({f"buffer_before.{n}": b.numpy().copy() for n, b in layer.named_buffers()})
     x = torch.from_numpy(_input(rng, input_shape, zeros)).requires_grad_(True)
     out = layer(x)
     grad_output = torch.from_numpy(rng.standard_normal(tuple(out.shape)))
@@ -64,8 +63,7 @@ def layer_fixture(name, layer, input_shape, *, training=True, seed=0, buffers=No
     arrays.update(input=x.detach().numpy(), output=out.detach().numpy(),
                   grad_output=grad_output.numpy(), grad_input=x.grad.numpy())
     arrays.update({f"grad.{n}": p.grad.numpy() for n, p in layer.named_parameters()})
-    arrays.update({f"buffer_after.{n}": b.numpy().copy() for n, b in layer.named_buffers()
-                   if n != "num_batches_tracked"})
+    arrays.update({f"buffer_after.{n}": b.numpy().copy() for n, b in layer.named_buffers()})
     config = {"layer": type(layer).__name__, "kwargs": kwargs, "training": training}
     _save(name, config, arrays)
 
@@ -95,7 +93,8 @@ def layers() -> None:
     layer_fixture("sigmoid", make(nn.Sigmoid), (2, 3, 4, 5))
     layer_fixture("tanh", make(nn.Tanh), (2, 3, 4, 5))
     rng = np.random.default_rng(7)
-    stats = {"running_mean": rng.standard_normal(4), "running_var": rng.uniform(0.5, 2.0, 4)}
+    stats = {"running_mean": rng.standard_normal(4), "running_var": rng.uniform(0.5, 2.0, 4),
+             "num_batches_tracked": np.array(3)}
     layer_fixture("batchnorm_train", make(nn.BatchNorm2d, num_features=4), (3, 4, 5, 6),
                   training=True, buffers=stats, zeros=False)
     layer_fixture("batchnorm_train_momentum0.3", make(nn.BatchNorm2d, num_features=4, momentum=0.3, eps=1e-3),

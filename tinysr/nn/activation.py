@@ -10,9 +10,14 @@ from tinysr.ops import activations as ops
 
 
 class ReLU(Module):
-    """``max(x, 0)`` elementwise; gradient 1 where x > 0, else 0. Any shape."""
+    """``max(x, 0)`` elementwise; gradient 1 where x > 0, else 0. Any shape.
 
-    def __init__(self):
+    ``inplace`` is accepted so that PyTorch code runs unchanged; it has no effect here (the
+    backward pass needs the input, so the output is always a new array).
+    """
+
+    def __init__(self, inplace: bool = False):
+        self.inplace = bool(inplace)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -25,10 +30,11 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``x if x > 0 else negative_slope * x`` elementwise. Any shape."""
+    """``x if x > 0 else negative_slope * x`` elementwise. Any shape. ``inplace`` as for ``ReLU``."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

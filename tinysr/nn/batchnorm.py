@@ -16,9 +16,11 @@ class BatchNorm2d(Module):
     are the batch's (biased variance) and the buffers ``running_mean`` / ``running_var`` move
     towards them by ``momentum`` (the running variance uses the unbiased estimate); in eval mode
     the buffers are used instead. ``weight`` (gamma) starts at 1 and ``bias`` (beta) at 0.
+    ``num_batches_tracked`` counts training steps, as in PyTorch, so that state dicts have the
+    same keys in both libraries.
     """
 
-    _buffers = ("running_mean", "running_var")
+    _buffers = ("running_mean", "running_var", "num_batches_tracked")
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=np.float32):
         if int(num_features) < 1:
@@ -34,6 +36,7 @@ class BatchNorm2d(Module):
         self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
         self.running_mean = np.zeros(self.num_features, dtype=dtype)
         self.running_var = np.ones(self.num_features, dtype=dtype)
+        self.num_batches_tracked = np.array(0, dtype=np.int64)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -48,6 +51,8 @@ class BatchNorm2d(Module):
             momentum=self.momentum,
             eps=self.eps,
         )
+        if self.training:
+            self.num_batches_tracked[...] += 1
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -17,6 +17,10 @@ class Conv2d(Module):
     Shapes: input ``(N, C_in, H, W)``, ``weight`` ``(C_out, C_in, kH, kW)``, ``bias`` ``(C_out,)``,
     output ``(N, C_out, H_out, W_out)`` with ``H_out = (H + 2*pH - kH) // sH + 1``.
 
+    ``padding`` is an int, a pair ``(pH, pW)``, or, as in PyTorch, ``"valid"`` (no padding) or
+    ``"same"`` (stride 1 only: output size = input size; an even kernel puts the extra row and
+    column of zeros at the bottom and right, as PyTorch does).
+
     Initialised as PyTorch: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     ``fan_in = C_in * kH * kW``, drawn from ``rng`` (seed, Generator, or the default generator).
     """
@@ -27,7 +31,7 @@ class Conv2d(Module):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
+        padding: int | tuple[int, int] | str = 0,
         bias: bool = True,
         *,
         dtype=np.float32,
@@ -40,7 +44,8 @@ class Conv2d(Module):
             raise ValueError(f"{layer}: expected channel counts >= 1, got {in_channels}, {out_channels}")
         self.kernel_size = pair(kernel_size, name="kernel_size", layer=layer, minimum=1)
         self.stride = pair(stride, name="stride", layer=layer, minimum=1)
-        self.padding = pair(padding, name="padding", layer=layer, minimum=0)
+        # (top/left padding, extra bottom/right padding): the extra is nonzero only for "same" with an even kernel
+        self.padding, self._extra_padding = _resolve_padding(padding, self.kernel_size, self.stride)
         generator = get_rng(rng)
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
@@ -51,6 +56,9 @@ class Conv2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_layer_input(self, x, ndim=4, channels=self.in_channels)
         bias = None if self.bias is None else self.bias.data
+        extra_h, extra_w = self._extra_padding
+        if extra_h or extra_w:  # "same" with an even kernel: the op pads symmetrically, so add the rest here
+            x = np.pad(x, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
         out, self._cache = conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
         return out
 
@@ -59,12 +67,33 @@ class Conv2d(Module):
         self.weight.grad += grad_weight
         if self.bias is not None:
             self.bias.grad += grad_bias
+        extra_h, extra_w = self._extra_padding
+        if extra_h or extra_w:  # the padded zeros are not inputs: drop their gradient
+            grad_input = np.ascontiguousarray(
+                grad_input[:, :, : grad_input.shape[2] - extra_h, : grad_input.shape[3] - extra_w]
+            )
         return grad_input
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
+        if self._extra_padding != (0, 0):
+            text += ", padding='same'"
+        elif self.padding != (0, 0):
             text += f", padding={self.padding}"
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+def _resolve_padding(padding, kernel_size: tuple[int, int], stride: tuple[int, int]):
+    """Return ``((pH, pW), (extra_h, extra_w))`` for an int, a pair, ``"valid"`` or ``"same"``."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"Conv2d: expected padding to be an int, a pair, 'valid' or 'same', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' needs stride 1 (as in PyTorch), got stride={stride}")
+        totals = (kernel_size[0] - 1, kernel_size[1] - 1)
+        return (totals[0] // 2, totals[1] // 2), (totals[0] % 2, totals[1] % 2)
+    return pair(padding, name="padding", layer="Conv2d", minimum=0), (0, 0)

@@ -68,11 +68,16 @@ class Module:
         return self.forward(x)
 
     # -- walking the tree ------------------------------------------------------------------
-    def children(self) -> Iterator[tuple[str, Module]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct child modules as ``(attribute name, module)``."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
+
+    def children(self) -> Iterator[Module]:
+        """Direct child modules."""
+        for _, child in self.named_children():
+            yield child
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Every parameter of this module and its children, as ``("0.weight", Parameter)``."""
@@ -88,7 +93,7 @@ class Module:
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
         for name in self._buffers:
             yield prefix + name, getattr(self, name)
-        for child_name, child in self.children():
+        for child_name, child in self.named_children():
             yield from child.named_buffers(prefix + child_name + ".")
 
     def zero_grad(self) -> None:
@@ -99,7 +104,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Training mode (BatchNorm uses batch statistics and updates its running ones)."""
         self.training = mode
-        for _, child in self.children():
+        for child in self.children():
             child.train(mode)
         return self
 
@@ -109,7 +114,7 @@ class Module:
 
     # -- dtype -----------------------------------------------------------------------------
     def astype(self, dtype) -> Module:
-        """Convert every parameter and buffer to ``dtype`` (float32 or float64) in place.
+        """Convert every parameter and floating-point buffer to ``dtype`` (float32 or float64) in place.
 
         The ``Parameter`` objects stay the same (so an optimizer built earlier still holds them);
         their ``data`` is converted, gradients are reset to zero and forward caches are dropped.
@@ -123,7 +128,7 @@ class Module:
                 if isinstance(value, Parameter):
                     value.data = value.data.astype(dtype)
                     value.grad = np.zeros_like(value.data)
-                elif name in module._buffers:
+                elif name in module._buffers and np.asarray(value).dtype.kind == "f":
                     setattr(module, name, np.asarray(value, dtype=dtype).copy())
             module._cache = None
         return self
@@ -131,7 +136,7 @@ class Module:
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
         yield self
-        for _, child in self.children():
+        for child in self.children():
             yield from child.modules()
 
     # -- saving and loading ----------------------------------------------------------------
@@ -184,7 +189,7 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        children = list(self.children())
+        children = list(self.named_children())
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"{type(self).__name__}("]
@@ -212,14 +217,17 @@ class Sequential(Module):
         return sum(1 for _ in self.children())
 
     def __getitem__(self, index: int) -> Module:
-        return list(self.children())[index][1]
+        return list(self.children())[index]
+
+    def __iter__(self) -> Iterator[Module]:
+        return self.children()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for _, layer in self.children():
+        for layer in self.children():
             x = layer.forward(x)
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for _, layer in reversed(list(self.children())):
+        for layer in reversed(list(self.children())):
             grad_output = layer.backward(grad_output)
         return grad_output
