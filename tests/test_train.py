@@ -1,0 +1,125 @@
+"""The training loop: bit-exact resume, Ctrl-C, NaN stop, refusing to overwrite, a real short run."""
+
+import numpy as np
+import pytest
+
+from tinysr import train as train_module
+from tinysr.checkpoint import load_checkpoint
+from tinysr.data import sample_images_dir
+from tinysr.train import TrainingDiverged, TrainingError, TrainingInterrupted, learning_rate, train
+
+# small and quick: the 9-1-5 preset on 17x17 patches of the embedded images
+SMALL = {"preset": "9-1-5", "patch": 17, "batch_size": 4, "steps": 8, "checkpoint_every": 3, "val_every": 4}
+
+
+def run(out, resume=False, callback=None, **changes):
+    return train({**SMALL, **changes}, out, resume=resume, progress=False, callback=callback, log=lambda line: None)
+
+
+def weights_of(run_dir):
+    with np.load(run_dir / "weights.npz", allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files if name != "__meta__"}
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights_of(a), weights_of(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert wa[name].tobytes() == wb[name].tobytes(), name
+
+
+def stop_at(step_to_stop):
+    def callback(step, loss):
+        if step == step_to_stop:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+def test_interrupt_then_resume_is_bit_exact(tmp_path):
+    run(tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 4: checkpoint saved"):
+        run(tmp_path / "split", callback=stop_at(4))
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.npz")["step"] == 4
+    summary = run(tmp_path / "split", resume=True)
+    assert summary["step"] == 8
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.npz")
+    split = load_checkpoint(tmp_path / "split" / "checkpoint.npz")
+    assert straight["dataset_state"] == split["dataset_state"]
+    np.testing.assert_array_equal(straight["history"]["loss"], split["history"]["loss"])
+    for i, state in straight["optimizer"]["state"].items():
+        assert state["exp_avg"].tobytes() == split["optimizer"]["state"][i]["exp_avg"].tobytes()
+
+
+def test_resume_with_more_steps_continues_a_constant_schedule_exactly(tmp_path):
+    run(tmp_path / "straight", schedule="constant")
+    run(tmp_path / "split", schedule="constant", steps=4)
+    run(tmp_path / "split", resume=True, steps=8)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    class NaNAfterFive(train_module.MSELoss):
+        calls = 0
+
+        def forward(self, prediction, target):
+            NaNAfterFive.calls += 1
+            loss = super().forward(prediction, target)
+            return float("nan") if NaNAfterFive.calls >= 5 else loss
+
+    monkeypatch.setattr(train_module, "MSELoss", NaNAfterFive)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5 .*last good checkpoint .* is kept"):
+        run(out)
+    assert load_checkpoint(out / "checkpoint.npz")["step"] == 3
+    assert (out / "curves.png").is_file()
+
+
+def test_huge_learning_rate_diverges_with_a_clear_message(tmp_path):
+    with pytest.raises(TrainingDiverged, match="try a lower --lr"):
+        run(tmp_path / "run", lr=1e12, lr_min=1e12, steps=30, checkpoint_every=100)
+
+
+def test_run_folder_rules(tmp_path):
+    with pytest.raises(TrainingError, match=r"--resume: .*checkpoint\.npz does not exist"):
+        run(tmp_path / "empty", resume=True)
+    run(tmp_path / "run", steps=2)
+    with pytest.raises(TrainingError, match=r"already holds a run .*pass --resume"):
+        run(tmp_path / "run", steps=2)
+    with pytest.raises(TrainingError, match=r"--lr 0\.5 differs from the saved 0\.0005"):
+        run(tmp_path / "run", resume=True, lr=0.5)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"scale": 5}, "unsupported scale 5"),
+    ({"steps": 0}, "--steps must be a positive integer"),
+    ({"lr": float("nan")}, "--lr must be a positive number"),
+    ({"data": "/no/such/folder"}, "--data folder /no/such/folder does not exist"),
+    ({"preset": "1-2-3"}, "unknown preset"),
+])
+def test_bad_settings_are_explained(tmp_path, changes, message):
+    with pytest.raises(TrainingError, match=message):
+        run(tmp_path / "run", **changes)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cosine_schedule_goes_from_lr_to_lr_min():
+    settings = {"schedule": "cosine", "lr": 1e-3, "lr_min": 1e-5, "steps": 100}
+    assert learning_rate(0, settings) == pytest.approx(1e-3)
+    assert learning_rate(50, settings) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert learning_rate(100, settings) == pytest.approx(1e-5)
+    assert learning_rate(7, {**settings, "schedule": "constant"}) == 1e-3
+
+
+def test_a_short_real_run_learns_and_writes_its_files(tmp_path):
+    losses = []
+    summary = run(tmp_path / "run", steps=40, batch_size=16, lr=2e-3, val_every=40, checkpoint_every=20,
+                  val=str(sample_images_dir()), callback=lambda step, loss: losses.append(loss))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    assert summary["val_psnr"] > 15 and summary["bicubic_psnr"] > 20
+    for name in ("checkpoint.npz", "weights.npz", "curves.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    assert (tmp_path / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    timing = summary["timing"]
+    assert timing["steps"] == 40 and timing["compute"] > 0 and timing["bookkeeping"] >= 0
