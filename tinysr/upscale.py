@@ -1,0 +1,215 @@
+"""Upscale a whole photo: ``tinysr.upscale(image, scale=3, model="srcnn") -> array``.
+
+How an image goes through an SRCNN trained on the Y channel (the paper's set-up)::
+
+    RGB uint8 -> float [0, 1] -> YCbCr (MATLAB rgb2ycbcr)
+              -> bicubic x scale of Y, Cb and Cr                (the "interpolated LR", ILR)
+              -> SRCNN on Y (clipped to [0, 1], as in training); Cb and Cr stay bicubic
+              -> YCbCr -> RGB -> rounded to uint8
+
+A model trained on RGB (``channels=3``) runs on all three bicubic-upscaled channels instead, and
+``model="bicubic"`` stops after the bicubic step. An alpha channel is upscaled with bicubic on its
+own. Greyscale images go through the Y path directly (their grey level is their luma).
+
+Tiles. A 4000x3000 photo at x3 is 108 million output pixels: with 64 feature maps in float32
+the first layer alone would need 28 GB. So the image is cut into tiles of ``tile`` x ``tile``
+output pixels, each processed with a margin of extra input around it and then cropped: the
+margin covers the bicubic kernel (2 LR pixels) and the network's receptive field, so every
+output pixel sees exactly the inputs it would see in one piece, and a tiled upscale equals an
+untiled one up to float rounding. All tiles have the same size (the last row and column of tiles
+are shifted back to end at the image border), so several go through the network as one batch
+and use every core. Memory is bounded by the tile size, not the image size (plus the output).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinysr.checkpoint import load_weights
+from tinysr.image import imresize, rgb_to_ycbcr, to_float, ycbcr_to_rgb
+from tinysr.nn import Module
+
+__all__ = ["SCALES", "load_model", "shipped_weights_path", "upscale"]
+
+#: upscaling factors the shipped weights cover
+SCALES = (2, 3, 4)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights_path(model: str, scale: int) -> Path:
+    """Where the package keeps its pretrained weights: ``tinysr/weights/{model}_x{scale}.npz``."""
+    return WEIGHTS_DIR / f"{model}_x{scale}.npz"
+
+
+def load_model(model: str | Module = "srcnn", scale: int = 3, weights=None) -> Module | None:
+    """The network for ``upscale``: ``None`` for "bicubic", a Module as given, else load weights.
+
+    ``weights`` (a path) overrides the shipped file for that model and scale; the file must have
+    been trained for ``scale`` and hold a ``model`` network, or ``CheckpointError`` says which it is.
+    """
+    if isinstance(model, Module):
+        return model.eval()
+    if model == "bicubic":
+        if weights is not None:
+            raise ValueError("upscale: model 'bicubic' takes no weights; pass model='srcnn' to use a weights file")
+        return None
+    if model != "srcnn":
+        raise ValueError(f"upscale: expected model 'srcnn' or 'bicubic', got {model!r}")
+    if weights is None:
+        weights = shipped_weights_path(model, scale)
+        if not weights.exists():
+            raise FileNotFoundError(f"upscale: no shipped {model} weights for x{scale} (looked for {weights})")
+    network, _ = load_weights(weights, expected_scale=scale, expected_model=model)
+    return network.eval()
+
+
+def upscale(
+    image: np.ndarray,
+    scale: int = 3,
+    model: str | Module = "srcnn",
+    weights=None,
+    *,
+    tile: int = 384,
+    batch_size: int = 2,
+    progress=None,
+) -> np.ndarray:
+    """Upscale ``image`` by ``scale`` with a network (default: tinysr's shipped SRCNN) or bicubic.
+
+    Args:
+        image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` (RGBA), uint8 or uint16.
+        scale: 2, 3 or 4 for the shipped weights (any int >= 2 with your own weights or bicubic).
+        model: "srcnn", "bicubic", or a ``Module`` (e.g. from ``tinysr.checkpoint.load_weights``).
+        weights: path of a weights file to use instead of the shipped one.
+        tile: side of the output tiles, in pixels; memory grows with its square.
+        batch_size: tiles per network call (one per core keeps every core busy).
+        progress: ``None``, or a callable ``progress(done, total)`` called after each batch of tiles.
+
+    Returns:
+        ``(H * scale, W * scale[, C])`` with the input's dtype and channels.
+    """
+    image, squeeze = _check_image(image)
+    scale = _check_int(scale, "scale", minimum=2)
+    tile = _check_int(tile, "tile", minimum=16)
+    batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    network = load_model(model, scale, weights)
+    radius = 0 if network is None else (getattr(network, "receptive_field", 1) - 1) // 2
+    height, width = image.shape[:2]
+    min_side = 2 * radius // scale + 1
+    if network is not None and min(height, width) < min_side:
+        raise ValueError(
+            f"upscale: the image is {height}x{width} pixels, smaller than the network's receptive field "
+            f"needs at x{scale} (at least {min_side}x{min_side})"
+        )
+    out = np.empty((height * scale, width * scale, image.shape[2]), dtype=image.dtype)
+    _upscale_tiled(image, scale, network, out, tile=tile, batch_size=batch_size, progress=progress)
+    return out[:, :, 0] if squeeze else out
+
+
+def _upscale_tiled(image, scale, network, out, *, tile, batch_size, progress=None) -> None:
+    """Fill ``out`` tile by tile: rounded to its integer dtype, or unrounded if it is float (for tests)."""
+    peak = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(out.dtype)
+    radius = 0 if network is None else (getattr(network, "receptive_field", 1) - 1) // 2
+    tiles = list(_tiles(image.shape[0], image.shape[1], scale, tile, margin=math.ceil(radius / scale) + 3))
+    for start in range(0, len(tiles), batch_size):
+        group = tiles[start : start + batch_size]
+        crops = np.stack([image[t.crop_rows, t.crop_cols] for t in group])
+        results = _upscale_crops(crops, scale, network)
+        for t, result in zip(group, results):
+            owned = result[t.owned_in_crop_rows, t.owned_in_crop_cols]
+            out[t.out_rows, t.out_cols] = owned if peak is None else np.clip(np.floor(owned * peak + 0.5), 0, peak)
+        if progress is not None:
+            progress(min(start + batch_size, len(tiles)), len(tiles))
+
+
+def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None) -> np.ndarray:
+    """``(T, h, w, C)`` integer crops -> ``(T, h*scale, w*scale, C)`` float in ~[0, 1] (unrounded)."""
+    crops = to_float(crops)
+    colour = crops.shape[3] in (3, 4)
+    results = np.empty((crops.shape[0], crops.shape[1] * scale, crops.shape[2] * scale, crops.shape[3]),
+                       dtype=np.float32)
+    ilr_for_network = []
+    for i, crop in enumerate(crops):
+        if colour and network is not None and getattr(network, "config", {}).get("channels", 1) == 1:
+            crop = np.concatenate([rgb_to_ycbcr(crop[:, :, :3]), crop[:, :, 3:]], axis=2)
+        results[i] = imresize(crop, scale=scale)
+        ilr_for_network.append(np.clip(results[i], 0.0, 1.0))
+    if network is None:
+        return results
+    channels = getattr(network, "config", {}).get("channels", 1)
+    ilr = np.stack(ilr_for_network)
+    if channels == 1:
+        y = network.forward(np.ascontiguousarray(ilr[:, None, :, :, 0]))[:, 0]
+        results[:, :, :, 0] = y
+        if colour:
+            results[:, :, :, :3] = ycbcr_to_rgb(results[:, :, :, :3])
+    else:
+        rgb = ilr[..., :3] if colour else np.repeat(ilr[..., :1], 3, axis=3)
+        sr = network.forward(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1)
+        if colour:
+            results[..., :3] = sr
+        else:
+            results[..., 0] = sr.mean(axis=3)
+    return results
+
+
+@dataclass(frozen=True)
+class _Tile:
+    crop_rows: slice           # rows of the input read for this tile (owned rows plus margin)
+    crop_cols: slice
+    owned_in_crop_rows: slice  # rows of the crop's output that this tile writes
+    owned_in_crop_cols: slice
+    out_rows: slice            # where they go in the output
+    out_cols: slice
+
+
+def _tiles(height: int, width: int, scale: int, tile: int, margin: int) -> Iterator[_Tile]:
+    """Cut an ``height x width`` input into equal crops whose owned parts cover the output once.
+
+    In input (LR) pixels: each tile owns ``step = tile // scale`` rows and columns and reads
+    ``margin`` more on each side, clamped to the image (a crop never reaches past the border, so
+    the border is treated exactly as in an untiled pass).
+    """
+    step = max(1, tile // scale)
+    for row_start, row_crop, row_owned in _axis(height, step, margin):
+        for col_start, col_crop, col_owned in _axis(width, step, margin):
+            yield _Tile(
+                crop_rows=slice(row_crop, row_crop + min(step + 2 * margin, height)),
+                crop_cols=slice(col_crop, col_crop + min(step + 2 * margin, width)),
+                owned_in_crop_rows=slice((row_start - row_crop) * scale, (row_start - row_crop + row_owned) * scale),
+                owned_in_crop_cols=slice((col_start - col_crop) * scale, (col_start - col_crop + col_owned) * scale),
+                out_rows=slice(row_start * scale, (row_start + row_owned) * scale),
+                out_cols=slice(col_start * scale, (col_start + col_owned) * scale),
+            )
+
+
+def _axis(size: int, step: int, margin: int) -> Iterator[tuple[int, int, int]]:
+    """Per tile along one axis: (first owned pixel, first crop pixel, number of owned pixels)."""
+    crop = min(step + 2 * margin, size)
+    for start in range(0, size, step):
+        owned = min(step, size - start)
+        crop_start = min(max(start - margin, 0), size - crop)
+        yield start, crop_start, owned
+
+
+def _check_image(image) -> tuple[np.ndarray, bool]:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"upscale: expected image to be a numpy.ndarray, got {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"upscale: expected image with dtype uint8 or uint16, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return image[:, :, None], True
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"upscale: expected image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "
+                         f"got {image.shape}")
+    return image, False
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"upscale: expected {name} to be an int >= {minimum}, got {value!r}")
+    return int(value)
