@@ -6,11 +6,11 @@ then require the input patch to be the same transform of the same place.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -282,16 +282,10 @@ def test_load_eval_pairs_follows_the_protocol(noise_folder, channels):
         np.testing.assert_array_equal(pair["ilr"], ilr[:, :, 0] if c == 1 else ilr)
 
 
-def _shared_set5() -> Path:
-    root = Path(os.environ.get("TINYSR_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
-    if not (root / "Set5").is_dir():
-        pytest.skip(f"Set5 not found under {root} (set TINYSR_DATASETS to the datasets folder)")
-    return root / "Set5"
-
 
 def test_eval_pairs_reproduce_the_set5_bicubic_table_at_x3():
     psnrs = []
-    for pair in load_eval_pairs(_shared_set5(), 3):
+    for pair in load_eval_pairs(dataset_dir("Set5"), 3):
         sr = np.floor(pair["ilr"] * 255 + 0.5)[3:-3, 3:-3]  # the bicubic baseline, rounded, shaved
         hr = pair["hr"][3:-3, 3:-3, 0].astype(np.float64)
         psnrs.append(10 * np.log10(255**2 / np.mean((sr - hr) ** 2)))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -16,15 +15,6 @@ from strategies import seeds
 
 from tinysr.image import bicubic_degrade, bicubic_upscale, modcrop, read_image, rgb_to_y
 from tinysr.metrics import psnr, ssim
-
-
-def datasets_dir() -> Path | None:
-    """../shared/datasets next to the checkout, or $TINYSR_DATASETS; None when neither exists."""
-    candidates = [os.environ.get("TINYSR_DATASETS"), Path(__file__).resolve().parents[2] / "shared" / "datasets"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "Set5").is_dir():
-            return Path(candidate)
-    return None
 
 
 def skimage_ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
@@ -170,9 +160,7 @@ def test_bad_input_raises_clear_errors():
 
 
 def real_pairs():
-    root = datasets_dir()
-    if root is None:
-        pytest.skip("datasets not found: set TINYSR_DATASETS or put Set5/Set14 in ../shared/datasets")
+    root = dataset_dir("Set14").parent
     for name, scale in [("Set5/butterfly.png", 3), ("Set5/baby.png", 2), ("Set14/barbara.png", 4),
                         ("Set14/bridge.png", 3), ("Set14/comic.png", 2)]:
         hr = modcrop(read_image(root / name), scale)

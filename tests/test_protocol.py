@@ -14,11 +14,9 @@ Greyscale files (Set14's bridge.png) are used as their own Y (``tinysr.image.rgb
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
+from datasets import dataset_dir
 
 from tinysr.image import bicubic_degrade, bicubic_upscale, modcrop, read_image, rgb_to_y_uint8
 from tinysr.metrics import psnr, ssim
@@ -30,20 +28,9 @@ SET5_PUBLISHED = {2: (33.66, 0.9299), 3: (30.39, 0.8682), 4: (28.42, 0.8104)}
 SET14_TINYSR = {2: (30.23, 0.8687), 3: (27.54, 0.7736), 4: (26.00, 0.7019)}
 
 
-def datasets_dir() -> Path | None:
-    """../shared/datasets next to the checkout, or $TINYSR_DATASETS; None when neither exists."""
-    candidates = [os.environ.get("TINYSR_DATASETS"), Path(__file__).resolve().parents[2] / "shared" / "datasets"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "Set5").is_dir():
-            return Path(candidate)
-    return None
-
 
 def benchmark_y_images(name: str) -> list[np.ndarray]:
-    root = datasets_dir()
-    if root is None or not (root / name).is_dir():
-        pytest.skip(f"dataset {name} not found: set TINYSR_DATASETS or put it in ../shared/datasets")
-    paths = sorted((root / name).glob("*.png"))
+    paths = sorted(dataset_dir(name).glob("*.png"))
     return [rgb_to_y_uint8(read_image(path)) for path in paths]
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,8 +15,6 @@ from tinysr.checkpoint import save_weights
 from tinysr.image import imresize, read_image, rgb_to_ycbcr, to_float, write_image, ycbcr_to_rgb
 from tinysr.models import SRCNN
 from tinysr.upscale import _upscale_crops, _upscale_tiled, upscale
-
-DATASETS = Path(os.environ.get("TINYSR_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 
 def _image(seed: int, shape) -> np.ndarray:
@@ -149,9 +146,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(workdir, args, message):
 
 
 def test_cli_eval_reproduces_the_bicubic_row_and_draws_a_figure(workdir, tmp_path):
-    if not (DATASETS / "Set5").is_dir():
-        pytest.skip(f"Set5 not found under {DATASETS} (set TINYSR_DATASETS to the datasets folder)")
-    result = _tinysr("eval", "--data", str(DATASETS / "Set5"), "--scale", "3", "--model", "bicubic", "srcnn",
+    result = _tinysr("eval", "--data", str(dataset_dir("Set5")), "--scale", "3", "--model", "bicubic", "srcnn",
                      "--weights", str(workdir / "w3.npz"), "--figure", str(tmp_path / "fig.png"), cwd=workdir)
     assert result.returncode == 0, result.stderr
     mean = next(line for line in result.stdout.splitlines() if line.startswith("mean")).split()
