@@ -7,12 +7,16 @@ compiled by Numba, and every gradient is checked against finite differences and 
 * ``tinysr.ops``: the forward and backward rules themselves, one file per op
 * ``tinysr.losses``, ``tinysr.optim``: losses and optimizers
 * ``tinysr.gradcheck(...)``: check any layer's backward pass against finite differences
+* ``tinysr.upscale(image, scale=3)``: super-resolve a photo with the shipped SRCNN (or bicubic)
+* ``tinysr.image``, ``tinysr.metrics``, ``tinysr.data``, ``tinysr.models``: images, PSNR/SSIM,
+  training patches, networks
 """
 
 from tinysr import losses, nn, optim
 from tinysr.gradcheck import GradcheckError, gradcheck
 from tinysr.nn.init import manual_seed
+from tinysr.upscale import upscale
 
 __version__ = "0.1.0"
 
-__all__ = ["GradcheckError", "__version__", "gradcheck", "losses", "manual_seed", "nn", "optim"]
+__all__ = ["GradcheckError", "__version__", "gradcheck", "losses", "manual_seed", "nn", "optim", "upscale"]
