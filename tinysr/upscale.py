@@ -170,21 +170,28 @@ class _Tile:
 def _tiles(height: int, width: int, scale: int, tile: int, margin: int) -> Iterator[_Tile]:
     """Cut an ``height x width`` input into equal crops whose owned parts cover the output once.
 
-    In input (LR) pixels: each tile owns ``step = tile // scale`` rows and columns and reads
-    ``margin`` more on each side, clamped to the image (a crop never reaches past the border, so
-    the border is treated exactly as in an untiled pass).
+    In input (LR) pixels: each tile owns about ``tile // scale`` rows and columns (the tiles along
+    an axis are made equal, so that no thin last tile pays for a full crop) and reads ``margin``
+    more on each side, clamped to the image (a crop never reaches past the border, so the border
+    is treated exactly as in an untiled pass).
     """
-    step = max(1, tile // scale)
-    for row_start, row_crop, row_owned in _axis(height, step, margin):
-        for col_start, col_crop, col_owned in _axis(width, step, margin):
+    row_step, col_step = _balanced_step(height, tile // scale), _balanced_step(width, tile // scale)
+    for row_start, row_crop, row_owned in _axis(height, row_step, margin):
+        for col_start, col_crop, col_owned in _axis(width, col_step, margin):
             yield _Tile(
-                crop_rows=slice(row_crop, row_crop + min(step + 2 * margin, height)),
-                crop_cols=slice(col_crop, col_crop + min(step + 2 * margin, width)),
+                crop_rows=slice(row_crop, row_crop + min(row_step + 2 * margin, height)),
+                crop_cols=slice(col_crop, col_crop + min(col_step + 2 * margin, width)),
                 owned_in_crop_rows=slice((row_start - row_crop) * scale, (row_start - row_crop + row_owned) * scale),
                 owned_in_crop_cols=slice((col_start - col_crop) * scale, (col_start - col_crop + col_owned) * scale),
                 out_rows=slice(row_start * scale, (row_start + row_owned) * scale),
                 out_cols=slice(col_start * scale, (col_start + col_owned) * scale),
             )
+
+
+def _balanced_step(size: int, step: int) -> int:
+    """The step <= ``step`` that cuts ``size`` into the fewest, most equal pieces."""
+    pieces = math.ceil(size / max(1, step))
+    return math.ceil(size / pieces)
 
 
 def _axis(size: int, step: int, margin: int) -> Iterator[tuple[int, int, int]]:
