@@ -153,3 +153,15 @@ def test_cli_eval_reproduces_the_bicubic_row_and_draws_a_figure(workdir, tmp_pat
     assert mean[1:4] == ["30.39", "/", "0.8682"]
     assert (tmp_path / "fig.png").stat().st_size > 10_000
 
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "missing_folder"], "missing_folder"),
+    (["--data", ".", "--scale", "3", "--model", "srcnn", "--weights", "w2.npz"], "trained for x2 upscaling"),
+    (["--data", ".", "--scale", "7"], "invalid choice: 7"),
+])
+def test_cli_eval_bad_input_is_one_line(workdir, args, message):
+    result = _tinysr("eval", *args, cwd=workdir)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "image/s" not in line]
+    assert len(lines) == 1 and message in lines[0], result.stderr

@@ -217,12 +217,18 @@ def _eval(args: argparse.Namespace) -> int:
     from tinysr.evaluate import evaluate, format_table, save_figure
 
     models = list(dict.fromkeys(args.model))
-    with tqdm(unit="image", leave=False) as bar:
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
+    bars = []  # the bar appears with the first finished image, so that an early error stands alone
 
+    def progress(done, total):
+        if not bars:
+            bars.append(tqdm(total=total, unit="image", leave=False))
+        bars[0].update(done - bars[0].n)
+
+    try:
         report = evaluate(args.data, args.scale, models, weights=args.weights, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
     print(format_table(report))
     if args.figure:
         save_figure(args.figure, args.data, args.scale, report, weights=args.weights)

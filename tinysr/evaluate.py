@@ -40,6 +40,7 @@ def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weigh
     lists in the order of ``images``. ``weights`` (a path) replaces the shipped SRCNN weights.
     ``progress``, if given, is called as ``progress(done, total)`` after each image.
     """
+    list_images(folder)  # a missing or empty folder is reported before any model is loaded
     networks = {name: load_model(name, scale, weights if name != "bicubic" else None) for name in models}
     for name, network in networks.items():
         if network is not None and network.config.get("channels", 1) != 1:
