@@ -98,9 +98,9 @@ def read_image(path) -> np.ndarray:
     palette ("P")              (H, W, 3) uint8, or (H, W, 4) if the palette has transparency
     grey + alpha ("LA")        (H, W, 4) uint8: the grey copied into R, G and B, then alpha (tinysr has
                                no 2-channel images, and RGBA keeps the alpha intact)
-    16-bit RGB / RGBA          ImageError: Pillow 13 decodes these only by dropping the low byte of every
-                               sample (it returns mode "RGB" uint8 without a warning); tinysr refuses
-                               rather than silently truncate. Convert the file to 8 bits first.
+    16-bit RGB / RGBA          (H, W, 3 or 4) uint16, read with pypng (PNG) or tifffile (TIFF): Pillow 13
+                               decodes these only by dropping the low byte of every sample. EXIF
+                               orientation is not applied to these. Other formats: ImageError.
     float ("F"), 32-bit "I"    ImageError (not an image tinysr can treat as pixels)
     ========================== ======================================================================
 
@@ -117,10 +117,7 @@ def read_image(path) -> np.ndarray:
             # The raw mode says how many bits each sample has on disk, before Pillow narrows it.
             rawmode = _tile_rawmode(image)
             if image.mode in ("RGB", "RGBA") and rawmode is not None and ";16" in rawmode:
-                raise ImageError(
-                    f"cannot read image {path}: it has 16 bits per colour sample ({rawmode}), which Pillow "
-                    f"can only decode by truncating to 8 bits; convert it to 8-bit or 16-bit greyscale first"
-                )
+                return _read_16bit_colour(path, image.format)
             image.load()
             image = ImageOps.exif_transpose(image)
             return _pixels(image, path)
@@ -133,6 +130,26 @@ def read_image(path) -> np.ndarray:
         # OSError("image file is truncated"), and some broken headers as SyntaxError or ValueError.
         reason = str(error) or type(error).__name__
         raise ImageError(f"cannot read image {path}: not a readable image file ({reason})") from error
+
+
+def _read_16bit_colour(path: Path, image_format: str | None) -> np.ndarray:
+    """A 16-bit RGB or RGBA file as ``(H, W, 3 or 4)`` uint16, without Pillow (which keeps only 8 bits)."""
+    if image_format == "PNG":
+        import png
+
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+        return np.ascontiguousarray(pixels.reshape(height, width, info["planes"]))
+    if image_format == "TIFF":
+        import tifffile
+
+        pixels = tifffile.imread(path)
+        if pixels.ndim == 3 and pixels.shape[0] in (3, 4) and pixels.shape[2] not in (3, 4):
+            pixels = pixels.transpose(1, 2, 0)  # planar (C, H, W) storage
+        if pixels.dtype == np.uint16 and pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+            return np.ascontiguousarray(pixels)
+        raise ImageError(f"cannot read image {path}: unexpected 16-bit TIFF layout {pixels.shape} {pixels.dtype}")
+    raise ImageError(f"cannot read image {path}: 16-bit colour is supported in PNG and TIFF, not {image_format}")
 
 
 def _tile_rawmode(image: Image.Image) -> str | None:
@@ -199,8 +216,8 @@ def write_image(path, image: np.ndarray) -> None:
     ============ ============================ =========================================================
     suffix       uint8 channels               uint16
     ============ ============================ =========================================================
-    .png         1, 3, 4                      1 (16-bit greyscale)
-    .tif .tiff   1, 3, 4                      1 (16-bit greyscale)
+    .png         1, 3, 4                      1, 3, 4 (colour via pypng)
+    .tif .tiff   1, 3, 4                      1, 3, 4 (colour via tifffile)
     .jpg .jpeg   1, 3 (quality 95)            no
     .bmp         1, 3                         no
     .webp        1, 3, 4 (lossless; grey is   no
@@ -235,13 +252,16 @@ def write_image(path, image: np.ndarray) -> None:
         raise ImageError(f"cannot write image {path}: unknown suffix {path.suffix!r}, expected one of {known}")
     image_format, options = _FORMATS[suffix]
     channels = image.shape[2]
+    save = None
     if image.dtype == np.uint16:
-        if image_format not in ("PNG", "TIFF") or channels != 1:
+        if image_format not in ("PNG", "TIFF"):
             raise ImageError(
-                f"cannot write image {path}: 16-bit images can be written only as 1-channel PNG or TIFF, "
-                f"got {channels} channel(s) as {image_format}"
+                f"cannot write image {path}: 16-bit images can be written only as PNG or TIFF, got {image_format}"
             )
-        pil_image = Image.fromarray(np.ascontiguousarray(image[:, :, 0]))  # mode "I;16"
+        if channels == 1:
+            pil_image = Image.fromarray(np.ascontiguousarray(image[:, :, 0]))  # mode "I;16"
+        else:  # Pillow cannot write 16-bit colour: pypng / tifffile do
+            save = _16bit_colour_saver(np.ascontiguousarray(image), image_format)
     else:
         if channels not in _UINT8_CHANNELS[image_format]:
             raise ImageError(
@@ -253,15 +273,37 @@ def write_image(path, image: np.ndarray) -> None:
     directory = path.parent
     if not directory.is_dir():
         raise ImageError(f"cannot write image {path}: directory {directory} does not exist")
-    _atomic_save(pil_image, path, image_format, options)
+    if save is None:
+        def save(name: str) -> None:
+            pil_image.save(name, format=image_format, **options)
+    _atomic_save(save, path)
 
 
-def _atomic_save(pil_image: Image.Image, path: Path, image_format: str, options: dict) -> None:
-    """Save to a temporary file beside ``path``, give it normal permissions, then ``os.replace`` it."""
+def _16bit_colour_saver(image: np.ndarray, image_format: str):
+    """A function writing ``(H, W, 3 or 4)`` uint16 to a file name, as 16-bit PNG (pypng) or TIFF (tifffile)."""
+    height, width, channels = image.shape
+
+    def save(name: str) -> None:
+        if image_format == "PNG":
+            import png
+
+            writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16)
+            with open(name, "wb") as file:
+                writer.write(file, image.reshape(height, width * channels))
+        else:
+            import tifffile
+
+            tifffile.imwrite(name, image, photometric="rgb")
+
+    return save
+
+
+def _atomic_save(save, path: Path) -> None:
+    """Run ``save(temporary name)`` beside ``path``, give the file normal permissions, then ``os.replace`` it."""
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        pil_image.save(temp_name, format=image_format, **options)
+        save(temp_name)
         # mkstemp creates the file readable by its owner only; give it the permissions a plain open() would.
         os.chmod(temp_name, 0o666 & ~_current_umask())
         os.replace(temp_name, path)
