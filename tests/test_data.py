@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
+from shared_datasets import dataset_dir
 
 import tinysr.data as data
 from tinysr.data import (

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
-from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
+from shared_datasets import dataset_dir
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from strategies import seeds
 

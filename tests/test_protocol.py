@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datasets import dataset_dir
+from shared_datasets import dataset_dir
 
 from tinysr.image import bicubic_degrade, bicubic_upscale, modcrop, read_image, rgb_to_y_uint8
 from tinysr.metrics import psnr, ssim

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from datasets import dataset_dir
 from hypothesis import given
 from hypothesis import strategies as st
+from shared_datasets import dataset_dir
 
 from tinysr.checkpoint import save_weights
 from tinysr.image import imresize, read_image, rgb_to_ycbcr, to_float, write_image, ycbcr_to_rgb

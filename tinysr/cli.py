@@ -58,7 +58,7 @@ def _add_upscale_parser(commands) -> None:
                          help="srcnn (tinysr's shipped weights, default) or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train, instead of the shipped one")
-    upscale.add_argument("--tile", type=int, default=384, help="tile side in output pixels (default: 384)")
+    upscale.add_argument("--tile", type=int, default=144, help="tile side in output pixels (default: 144)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -74,7 +74,7 @@ def upscale(
     model: str | Module = "srcnn",
     weights=None,
     *,
-    tile: int = 384,
+    tile: int = 144,
     batch_size: int = 2,
     progress=None,
 ) -> np.ndarray:
