@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from tinysr._files import atomic_write
 from tinysr.models import MODELS, build_model
 from tinysr.nn import Module
 
 __all__ = [
     "CheckpointError",
-    "atomic_write",
     "load_checkpoint",
     "load_weights",
     "save_checkpoint",
@@ -51,32 +50,6 @@ class CheckpointError(ValueError):
 
 
 # --------------------------------------------------------------------------- atomic writing
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``.
-
-    ``write`` receives a binary file object. If it raises, the temporary file is removed and
-    ``path`` is left as it was.
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_npz(path, arrays: dict[str, np.ndarray], meta: dict) -> None:

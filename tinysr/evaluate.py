@@ -12,12 +12,11 @@ same crop of each image from every method side by side, for people who would rat
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tinysr._files import atomic_write
 from tinysr.data import list_images, load_eval_pairs
 from tinysr.image import bicubic_degrade, modcrop, read_image, to_uint8
 from tinysr.metrics import psnr, ssim
@@ -114,16 +113,11 @@ def save_figure(path, folder, scale: int, report: dict, weights=None, crop: int 
             ax.set_yticks([])
     fig.suptitle(f"x{scale} super-resolution, {crop}x{crop} crops (Y-PSNR of the whole image)")
     fig.tight_layout()
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", suffix=path.suffix)
-    os.close(handle)
     try:
-        fig.savefig(temporary, dpi=110)
-        os.replace(temporary, path)
+        image_format = Path(path).suffix.lstrip(".").lower() or "png"
+        atomic_write(path, lambda file: fig.savefig(file, format=image_format, dpi=110))
     finally:
         plt.close(fig)
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _detailed_window(image: np.ndarray, crop: int) -> tuple[int, int]:

@@ -39,12 +39,12 @@ Greyscale files are used as their own Y (see ``rgb_to_y``).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from tinysr._files import atomic_write
 
 __all__ = [
     "ImageError",
@@ -274,50 +274,39 @@ def write_image(path, image: np.ndarray) -> None:
     if not directory.is_dir():
         raise ImageError(f"cannot write image {path}: directory {directory} does not exist")
     if save is None:
-        def save(name: str) -> None:
-            pil_image.save(name, format=image_format, **options)
+        def save(file) -> None:
+            pil_image.save(file, format=image_format, **options)
     _atomic_save(save, path)
 
 
 def _16bit_colour_saver(image: np.ndarray, image_format: str):
-    """A function writing ``(H, W, 3 or 4)`` uint16 to a file name, as 16-bit PNG (pypng) or TIFF (tifffile)."""
+    """A function writing ``(H, W, 3 or 4)`` uint16 to a binary file, as 16-bit PNG (pypng) or TIFF (tifffile)."""
     height, width, channels = image.shape
 
-    def save(name: str) -> None:
+    def save(file) -> None:
         if image_format == "PNG":
             import png
 
             writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16)
-            with open(name, "wb") as file:
-                writer.write(file, image.reshape(height, width * channels))
+            writer.write(file, image.reshape(height, width * channels))
         else:
+            import io
+
             import tifffile
 
-            tifffile.imwrite(name, image, photometric="rgb")
+            encoded = io.BytesIO()  # tifffile wants a seekable named file or a buffer, not a raw descriptor
+            tifffile.imwrite(encoded, image, photometric="rgb")
+            file.write(encoded.getvalue())
 
     return save
 
 
 def _atomic_save(save, path: Path) -> None:
-    """Run ``save(temporary name)`` beside ``path``, give the file normal permissions, then ``os.replace`` it."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    """``save(file)`` through ``atomic_write``; a failed write becomes an ``ImageError`` naming ``path``."""
     try:
-        save(temp_name)
-        # mkstemp creates the file readable by its owner only; give it the permissions a plain open() would.
-        os.chmod(temp_name, 0o666 & ~_current_umask())
-        os.replace(temp_name, path)
-    except BaseException as error:
-        Path(temp_name).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise ImageError(f"cannot write image {path}: {error}") from error
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        atomic_write(path, save)
+    except OSError as error:
+        raise ImageError(f"cannot write image {path}: {error}") from error
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinysr.checkpoint import atomic_write, load_checkpoint, save_checkpoint, save_weights
+from tinysr._files import atomic_write
+from tinysr.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from tinysr.losses import MSELoss
 from tinysr.models import PRESETS, SRCNN
 from tinysr.optim import Adam
