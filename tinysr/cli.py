@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinysr.train import DEFAULTS, SCALES, SCHEDULES, SRCNN_PRESETS
+from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, defaults
 
 __all__ = ["build_parser", "main"]
 
@@ -78,18 +78,22 @@ def _add_eval_parser(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    d = DEFAULTS
+    d, r = defaults("srcnn"), defaults("srresnet")
+
+    def both(key: str, fmt: str = "") -> str:
+        return f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
+
     train = commands.add_parser(
-        "train", help="train a super-resolution network (SRCNN) with checkpoints, validation and plots",
-        description="Train SRCNN on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz (to "
-                    "continue with --resume), RUN_DIR/weights.npz (for tinysr upscale --weights) and "
+        "train", help="train a super-resolution network (SRCNN, SRResNet) with checkpoints, validation and plots",
+        description="Train SRCNN or SRResNet on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz "
+                    "(to continue with --resume), RUN_DIR/weights.npz (for tinysr upscale --weights) and "
                     "RUN_DIR/curves.png. Ctrl-C saves a checkpoint and stops.",
         epilog="example: tinysr train srcnn --scale 3 --data ../shared/datasets/BSD68 "
                "--val ../shared/datasets/Set14 --out runs/srcnn_x3",
     )
-    train.add_argument("model", choices=["srcnn"], help="the network to train")
+    train.add_argument("model", choices=list(MODEL_DEFAULTS), help="the network to train")
     train.add_argument("--scale", type=int, choices=SCALES, default=None,
-                       help=f"upscaling factor (default: {d['scale']})")
+                       help=f"upscaling factor ({both('scale')}; srresnet takes 2 or 4)")
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoint, weights and curves")
     train.add_argument("--resume", action="store_true", help="continue the run saved in RUN_DIR, bit for bit")
     train.add_argument("--data", metavar="DIR", help="folder of training images (default: the embedded samples)")
@@ -98,13 +102,17 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--preset", choices=SRCNN_PRESETS, default=None,
                        help=f"SRCNN variant f1-f2-f3 (default: {d['preset']}; keras = 128/64 filters, 9-3-5)")
     train.add_argument("--channels", choices=["y", "rgb"], default=None,
-                       help=f"train on the Y channel or on RGB (default: {d['channels']})")
-    train.add_argument("--steps", type=int, metavar="N", help=f"total training steps (default: {d['steps']})")
-    train.add_argument("--batch-size", type=int, metavar="B", help=f"patches per step (default: {d['batch_size']})")
-    train.add_argument("--patch", type=int, metavar="P", help=f"patch side in HR pixels (default: {d['patch']})")
-    train.add_argument("--lr", type=float, help=f"Adam learning rate at the start (default: {d['lr']:g})")
+                       help=f"SRCNN: train on the Y channel or on RGB (default: {d['channels']})")
+    train.add_argument("--num-blocks", type=int, metavar="B",
+                       help=f"SRResNet: residual blocks (default: {r['num_blocks']})")
+    train.add_argument("--num-features", type=int, metavar="F",
+                       help=f"SRResNet: channels inside the network (default: {r['num_features']})")
+    train.add_argument("--steps", type=int, metavar="N", help=f"total training steps ({both('steps')})")
+    train.add_argument("--batch-size", type=int, metavar="B", help=f"patches per step ({both('batch_size')})")
+    train.add_argument("--patch", type=int, metavar="P", help=f"patch side in HR pixels ({both('patch')})")
+    train.add_argument("--lr", type=float, help=f"Adam learning rate at the start ({both('lr', 'g')})")
     train.add_argument("--lr-min", type=float, help=f"learning rate at the end of the cosine decay "
-                                                     f"(default: {d['lr_min']:g})")
+                                                     f"({both('lr_min', 'g')})")
     train.add_argument("--schedule", choices=SCHEDULES, default=None,
                        help=f"learning-rate schedule (default: {d['schedule']})")
     train.add_argument("--seed", type=int, help=f"seed for the initial weights and the patches (default: {d['seed']})")
@@ -241,7 +249,7 @@ def _train(args: argparse.Namespace) -> int:
     from tinysr.image import ImageError
     from tinysr.train import TrainingDiverged, TrainingError, TrainingInterrupted, train
 
-    settings = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
+    settings = {key: getattr(args, key) for key in SETTINGS if hasattr(args, key)}
     try:
         train(settings, args.out, resume=args.resume, progress=not args.no_progress)
     except TrainingInterrupted as stopped:

@@ -42,7 +42,8 @@ import numpy as np
 from tinysr._files import atomic_write
 from tinysr.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from tinysr.losses import MSELoss
-from tinysr.models import PRESETS, SRCNN
+from tinysr.models import PRESETS, SRCNN, SRResNet
+from tinysr.nn import Module
 from tinysr.optim import Adam
 
 __all__ = [
@@ -56,27 +57,48 @@ __all__ = [
     "write_curves",
 ]
 
-#: every training setting and its default; ``train`` fills what is missing from here
-DEFAULTS: dict = {
+#: settings shared by every model, and their defaults
+COMMON_DEFAULTS: dict = {
     "model": "srcnn",
-    "preset": "9-5-5",
-    "channels": "y",
-    "scale": 3,
     "data": None,            # None: the images embedded in the package
     "val": None,             # None: no validation
-    "steps": 60_000,
-    "batch_size": 32,
-    "patch": 33,
-    "lr": 5e-4,
-    "lr_min": 1e-5,
     "schedule": "cosine",
     "seed": 0,
     "val_every": 1000,
     "checkpoint_every": 1000,
 }
+#: each model's own settings and defaults; a setting of another model is an error
+MODEL_DEFAULTS: dict[str, dict] = {
+    "srcnn": {
+        "preset": "9-5-5",
+        "channels": "y",
+        "scale": 3,
+        "steps": 60_000,
+        "batch_size": 32,
+        "patch": 33,         # HR patch side; SRCNN's input is the bicubic-upscaled patch of the same size
+        "lr": 5e-4,
+        "lr_min": 1e-5,
+    },
+    "srresnet": {
+        "num_blocks": 16,
+        "num_features": 64,
+        "channels": "rgb",
+        "scale": 4,
+        "steps": 20_000,
+        "batch_size": 16,
+        "patch": 96,         # HR patch side; the input is the 24x24 LR patch (x4), as in the paper
+        "lr": 2e-4,
+        "lr_min": 1e-6,
+    },
+}
+#: every training setting, with SRCNN's defaults (``defaults(model)`` gives another model's)
+DEFAULTS: dict = {**COMMON_DEFAULTS, **MODEL_DEFAULTS["srcnn"]}
+#: every setting any model takes (the command line offers all of them)
+SETTINGS: tuple[str, ...] = tuple(dict.fromkeys([*COMMON_DEFAULTS, *(k for d in MODEL_DEFAULTS.values() for k in d)]))
 #: settings that may change when a run is resumed (they do not change what the run computes)
 RESUMABLE = ("steps", "val_every", "checkpoint_every")
 SCALES = (2, 3, 4)
+MODEL_SCALES = {"srcnn": (2, 3, 4), "srresnet": (2, 4)}
 SCHEDULES = ("cosine", "constant")
 SRCNN_PRESETS = tuple(PRESETS)
 
@@ -109,30 +131,47 @@ def learning_rate(step: int, settings: dict) -> float:
     return settings["lr_min"] + (settings["lr"] - settings["lr_min"]) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def defaults(model: str) -> dict:
+    """Every setting of ``model`` ("srcnn" or "srresnet") with its default."""
+    return {**COMMON_DEFAULTS, "model": model, **MODEL_DEFAULTS[model]}
+
+
 def check_settings(settings: dict) -> dict:
-    """``DEFAULTS`` updated with ``settings``, each value checked; raises ``TrainingError``."""
-    unknown = sorted(set(settings) - set(DEFAULTS))
+    """``defaults(settings["model"])`` updated with ``settings``, each value checked; raises ``TrainingError``."""
+    unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
-        raise TrainingError(f"unknown training settings {unknown}; known: {sorted(DEFAULTS)}")
-    merged = {**DEFAULTS, **{key: value for key, value in settings.items() if value is not None}}
-    if merged["model"] != "srcnn":
-        raise TrainingError(f"unknown model {merged['model']!r}; tinysr trains: srcnn")
-    if merged["scale"] not in SCALES:
-        raise TrainingError(f"unsupported scale {merged['scale']!r}; expected one of 2, 3, 4")
-    if merged["preset"] not in SRCNN_PRESETS:
+        raise TrainingError(f"unknown training settings {unknown}; known: {sorted(SETTINGS)}")
+    model = settings.get("model") or COMMON_DEFAULTS["model"]
+    if model not in MODEL_DEFAULTS:
+        raise TrainingError(f"unknown model {model!r}; tinysr trains: {', '.join(MODEL_DEFAULTS)}")
+    given = {key: value for key, value in settings.items() if value is not None}
+    foreign = sorted(set(given) - set(defaults(model)))
+    if foreign:
+        raise TrainingError(f"{', '.join('--' + key.replace('_', '-') for key in foreign)} does not apply to "
+                            f"{model}; its settings are {', '.join(sorted(defaults(model)))}")
+    merged = {**defaults(model), **given}
+    if merged["scale"] not in MODEL_SCALES[model]:
+        raise TrainingError(f"unsupported scale {merged['scale']!r} for {model}; expected one of "
+                            f"{', '.join(map(str, MODEL_SCALES[model]))}")
+    if model == "srcnn" and merged["preset"] not in SRCNN_PRESETS:
         raise TrainingError(f"unknown preset {merged['preset']!r}; expected one of {', '.join(SRCNN_PRESETS)}")
     if merged["channels"] not in ("y", "rgb"):
         raise TrainingError(f"--channels must be 'y' or 'rgb', got {merged['channels']!r}")
+    if model == "srresnet" and merged["channels"] != "rgb":
+        raise TrainingError(f"srresnet works on RGB images: --channels must be rgb, got {merged['channels']!r}")
     if merged["schedule"] not in SCHEDULES:
         raise TrainingError(f"unknown schedule {merged['schedule']!r}; expected one of {', '.join(SCHEDULES)}")
-    for key in ("steps", "batch_size", "patch", "val_every", "checkpoint_every"):
-        value = merged[key]
+    for key in ("steps", "batch_size", "patch", "val_every", "checkpoint_every", "num_blocks", "num_features"):
+        value = merged.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise TrainingError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
     for key in ("lr", "lr_min"):
         value = merged[key]
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise TrainingError(f"--{key.replace('_', '-')} must be a positive number, got {value!r}")
+    if model == "srresnet" and merged["patch"] % merged["scale"]:
+        raise TrainingError(f"--patch {merged['patch']} is the HR patch side: it must be a multiple of the scale "
+                            f"{merged['scale']} (the LR input patch is patch / scale pixels)")
     if merged["lr_min"] > merged["lr"]:
         raise TrainingError(f"--lr-min ({merged['lr_min']}) must not exceed --lr ({merged['lr']})")
     if not isinstance(merged["seed"], (int, np.integer)) or merged["seed"] < 0:
@@ -194,8 +233,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         settings = check_settings(settings)
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} exists and is not a folder")
-        model = SRCNN.preset(settings["preset"], channels=1 if settings["channels"] == "y" else 3,
-                             rng=np.random.default_rng([settings["seed"], 1]))
+        model = build_network(settings, rng=np.random.default_rng([settings["seed"], 1]))
         step = 0
         history = {"step": [], "loss": [], "val_step": [], "val_psnr": []}
     out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +241,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
     scale, channels = settings["scale"], settings["channels"]
     if settings["data"] and Path(settings["data"]).name.lower() in ("set5", "set14"):
         log(f"warning: training on {settings['data']} makes every score measured on it meaningless")
-    dataset = SRDataset(settings["data"], scale=scale, patch_size=settings["patch"], mode="ilr",
+    dataset = SRDataset(settings["data"], scale=scale, patch_size=settings["patch"], mode=input_mode(settings),
                         channels=channels, seed=settings["seed"], augment=True)
     optimizer = Adam(model.parameters(), lr=settings["lr"])
     if resume:
@@ -213,7 +251,8 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
 
     validation = None
     if settings["val"]:
-        validation = _Validation(load_eval_pairs(settings["val"], scale, channels=channels), scale, channels)
+        validation = _Validation(load_eval_pairs(settings["val"], scale, channels=channels), scale, channels,
+                                 input_mode(settings))
         if not resume or "bicubic_psnr" not in history:
             history["bicubic_psnr"] = [validation.bicubic_psnr]
         log(f"validation on {len(validation.pairs)} images from {settings['val']}: "
@@ -228,10 +267,10 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         if history["val_psnr"]:
             extra["val_psnr"] = history["val_psnr"][-1]
         save_weights(out / WEIGHTS, model, scale=scale, extra=extra)
-        write_curves(out / CURVES, history, title=f"SRCNN {settings['preset']} {channels.upper()} x{scale}")
+        write_curves(out / CURVES, history, title=describe(settings), label=describe(settings).split()[0])
         timing["checkpoint"] += time.perf_counter() - started
 
-    log(f"training SRCNN {settings['preset']} ({model.num_parameters():,} parameters, {channels.upper()}) x{scale} "
+    log(f"training {describe(settings)} ({model.num_parameters():,} parameters) "
         f"on {dataset.num_images} images from {settings['data'] or 'the embedded samples'}: "
         f"steps {step}..{settings['steps']}, batch {settings['batch_size']} of {settings['patch']}x"
         f"{settings['patch']}, Adam lr {settings['lr']:g} ({settings['schedule']}) -> {out}")
@@ -299,7 +338,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         ) from None
     except TrainingDiverged:
         bar.close()
-        write_curves(out / CURVES, history, title=f"SRCNN {settings['preset']} x{scale} (diverged)")
+        write_curves(out / CURVES, history, title=f"{describe(settings)} (diverged)")
         raise
     bar.close()
     save()
@@ -317,6 +356,25 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         final += f", validation Y-PSNR {summary['val_psnr']:.2f} dB (bicubic {summary['bicubic_psnr']:.2f})"
     log(final)
     return summary
+
+
+def build_network(settings: dict, rng: np.random.Generator) -> Module:
+    """The freshly initialised network that ``settings`` (checked) describe."""
+    if settings["model"] == "srcnn":
+        return SRCNN.preset(settings["preset"], channels=1 if settings["channels"] == "y" else 3, rng=rng)
+    return SRResNet(settings["scale"], settings["num_blocks"], settings["num_features"], rng=rng)
+
+
+def input_mode(settings: dict) -> str:
+    """What the network takes: "ilr" (bicubic-upscaled, SRCNN) or "lr" (the small image, SRResNet)."""
+    return "ilr" if settings["model"] == "srcnn" else "lr"
+
+
+def describe(settings: dict) -> str:
+    """A one-line name of the run's network, e.g. "SRCNN 9-5-5 Y x3" or "SRResNet 16x64 x4"."""
+    if settings["model"] == "srcnn":
+        return f"SRCNN {settings['preset']} {settings['channels'].upper()} x{settings['scale']}"
+    return f"SRResNet {settings['num_blocks']}x{settings['num_features']} x{settings['scale']}"
 
 
 def _resumed_settings(saved: dict, given: dict) -> dict:
@@ -397,11 +455,11 @@ def _timing_report(timing: dict) -> str:
 class _Validation:
     """Y-PSNR of a network on whole images, with MATLAB's protocol (uint8 rounding, ``scale`` shaved)."""
 
-    def __init__(self, pairs: list[dict], scale: int, channels: str):
+    def __init__(self, pairs: list[dict], scale: int, channels: str, mode: str = "ilr"):
         from tinysr.image import to_uint8
         from tinysr.metrics import psnr
 
-        self.pairs, self.scale, self.channels = pairs, scale, channels
+        self.pairs, self.scale, self.channels, self.mode = pairs, scale, channels, mode
         self._to_uint8, self._psnr = to_uint8, psnr
         self.references = [self._reference(pair["hr"]) for pair in pairs]
         self.bicubic_psnr = float(np.mean([
@@ -430,7 +488,8 @@ class _Validation:
         scores = []
         model.eval()
         for pair, reference in zip(self.pairs, self.references):
-            image = np.asarray(pair["ilr"], dtype=np.float32)
+            image = (np.asarray(pair["ilr"], dtype=np.float32) if self.mode == "ilr"
+                     else pair["lr"].astype(np.float32) / 255)
             x = image[None, None] if image.ndim == 2 else np.ascontiguousarray(image.transpose(2, 0, 1)[None])
             output = model.forward(x)[0]
             prediction = output[0] if output.shape[0] == 1 and image.ndim == 2 else output.transpose(1, 2, 0)
@@ -450,7 +509,7 @@ def _drop_caches(model) -> None:
 # --------------------------------------------------------------------------- curves
 
 
-def write_curves(path: str | Path, history: dict, *, title: str) -> None:
+def write_curves(path: str | Path, history: dict, *, title: str, label: str = "network") -> None:
     """Plot the training loss (raw and smoothed, log scale) and validation PSNR against step; atomic."""
     import matplotlib
 
@@ -471,7 +530,7 @@ def write_curves(path: str | Path, history: dict, *, title: str) -> None:
     loss_axes.set_ylabel("training loss (MSE)")
     loss_axes.set_title("training loss")
     if history.get("val_psnr"):
-        psnr_axes.plot(history["val_step"], history["val_psnr"], "o-", color="C1", label="SRCNN")
+        psnr_axes.plot(history["val_step"], history["val_psnr"], "o-", color="C1", label=label)
     if history.get("bicubic_psnr"):
         psnr_axes.axhline(history["bicubic_psnr"][0], color="0.5", linestyle="--", label="bicubic")
     if history.get("val_psnr") or history.get("bicubic_psnr"):

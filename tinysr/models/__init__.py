@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinysr.models.discriminator import Discriminator
 from tinysr.models.srcnn import PRESETS, SRCNN
+from tinysr.models.srresnet import SRResNet
 from tinysr.nn import Module
 
-__all__ = ["MODELS", "PRESETS", "SRCNN", "build_model"]
+__all__ = ["MODELS", "PRESETS", "SRCNN", "Discriminator", "SRResNet", "build_model"]
 
 #: model name (``config["name"]``) -> class
-MODELS = {"srcnn": SRCNN}
+MODELS = {"srcnn": SRCNN, "srresnet": SRResNet, "discriminator": Discriminator}
 
 
 def build_model(config: dict, *, dtype=np.float32, rng: int | np.random.Generator | None = None) -> Module:
