@@ -159,12 +159,15 @@ def _describe(config) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, *, model: Module, optimizer, step: int, dataset_state: dict,
-                    rng_state: dict | None = None, config: dict, history: dict | None = None) -> None:
+                    rng_state: dict | None = None, config: dict, history: dict | None = None,
+                    discriminator: Module | None = None, discriminator_optimizer=None) -> None:
     """Write everything a training run needs to continue bit for bit, atomically.
 
     Args:
-        model: the network (its ``config`` and ``state_dict``).
+        model: the network (its ``config`` and ``state_dict``); in a GAN run, the generator.
         optimizer: an optimizer with ``state_dict()`` (e.g. ``tinysr.optim.Adam``).
+        discriminator, discriminator_optimizer: a GAN run's second network and its optimizer
+            (both or neither); stored under their own names beside the generator's.
         step: completed training steps.
         dataset_state: ``dataset.state_dict()`` (the RNG that picks patches).
         rng_state: any other random state of the run (nested dicts, lists, numbers, arrays).
@@ -184,6 +187,12 @@ def save_checkpoint(path: str | os.PathLike, *, model: Module, optimizer, step: 
         "history": _pack(history or {}, arrays, "history"),
     }
     arrays.update({f"model/{name}": value for name, value in model.state_dict().items()})
+    if (discriminator is None) != (discriminator_optimizer is None):
+        raise ValueError("save_checkpoint: pass both discriminator and discriminator_optimizer, or neither")
+    if discriminator is not None:
+        meta["discriminator"] = discriminator.config
+        meta["discriminator_optimizer"] = _pack(discriminator_optimizer.state_dict(), arrays, "discriminator_optimizer")
+        arrays.update({f"discriminator/{name}": value for name, value in discriminator.state_dict().items()})
     _write_npz(path, arrays, meta)
 
 
@@ -192,7 +201,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
     Returns a dict with ``model`` (the rebuilt network with its weights), ``model_config``,
     ``optimizer`` (a state dict for ``optimizer.load_state_dict``), ``step``, ``dataset_state``,
-    ``rng_state``, ``config`` and ``history``. Raises ``CheckpointError`` with the reason otherwise.
+    ``rng_state``, ``config``, ``history``, and ``discriminator`` / ``discriminator_optimizer``
+    (``None`` unless a GAN run saved them). Raises ``CheckpointError`` with the reason otherwise.
     """
     arrays, meta = _read_npz(path, "checkpoint")
     _check_format(path, meta, CHECKPOINT_FORMAT, "checkpoint")
@@ -210,6 +220,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint file {path} is corrupt: missing or malformed entry {error}") from None
     loaded["model"] = _model_from(path, loaded["model_config"], state, "checkpoint")
+    loaded["discriminator"] = loaded["discriminator_optimizer"] = None
+    if "discriminator" in meta:
+        try:
+            loaded["discriminator_optimizer"] = _unpack(meta["discriminator_optimizer"], arrays)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint file {path} is corrupt: missing or malformed entry {error}") from None
+        prefix = "discriminator/"
+        d_state = {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}
+        loaded["discriminator"] = _model_from(path, meta["discriminator"], d_state, "checkpoint")
     return loaded
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, defaults
+from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, SRGAN_PRESETS, defaults
 
 __all__ = ["build_parser", "main"]
 
@@ -78,18 +78,22 @@ def _add_eval_parser(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    d, r = defaults("srcnn"), defaults("srresnet")
+    d, r, g = defaults("srcnn"), defaults("srresnet"), defaults("srgan")
 
     def both(key: str, fmt: str = "") -> str:
-        return f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
+        text = f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
+        return text + (f", srgan {g[key]:{fmt}}" if g[key] is not None else ", srgan: its --preset's")
 
     train = commands.add_parser(
-        "train", help="train a super-resolution network (SRCNN, SRResNet) with checkpoints, validation and plots",
-        description="Train SRCNN or SRResNet on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz "
-                    "(to continue with --resume), RUN_DIR/weights.npz (for tinysr upscale --weights) and "
-                    "RUN_DIR/curves.png. Ctrl-C saves a checkpoint and stops.",
-        epilog="example: tinysr train srcnn --scale 3 --data ../shared/datasets/BSD68 "
-               "--val ../shared/datasets/Set14 --out runs/srcnn_x3",
+        "train", help="train a super-resolution network (SRCNN, SRResNet, SRGAN) with checkpoints, validation, plots",
+        description="Train SRCNN or SRResNet (MSE), or SRGAN (adversarial, starting from a trained SRResNet: --init) "
+                    "on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz (to continue with "
+                    "--resume), RUN_DIR/weights.npz (for tinysr upscale --weights), RUN_DIR/curves.png and, for "
+                    "SRResNet and SRGAN, RUN_DIR/samples/. Ctrl-C saves a checkpoint and stops.",
+        epilog="examples: tinysr train srcnn --scale 3 --data ../shared/datasets/BSD68 --val tinysr/sample_images "
+               "--out runs/srcnn_x3;  tinysr train srresnet --data ../shared/datasets/BSD68 --out runs/srresnet_x4;  "
+               "tinysr train srgan --init runs/srresnet_x4/weights.npz --data ../shared/datasets/BSD68 "
+               "--out runs/srgan_x4",
     )
     train.add_argument("model", choices=list(MODEL_DEFAULTS), help="the network to train")
     train.add_argument("--scale", type=int, choices=SCALES, default=None,
@@ -99,8 +103,15 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--data", metavar="DIR", help="folder of training images (default: the embedded samples)")
     train.add_argument("--val", metavar="DIR",
                        help="folder of validation images, scored every --val-every steps (default: none)")
-    train.add_argument("--preset", choices=SRCNN_PRESETS, default=None,
-                       help=f"SRCNN variant f1-f2-f3 (default: {d['preset']}; keras = 128/64 filters, 9-3-5)")
+    train.add_argument("--preset", choices=[*SRCNN_PRESETS, *SRGAN_PRESETS], default=None,
+                       help=f"SRCNN: variant f1-f2-f3 (default: {d['preset']}; keras = 128/64 filters, 9-3-5); "
+                            f"SRGAN: paper (96x96 HR crops, batch 16; the default) or seed (128x128, batch 1)")
+    train.add_argument("--init", metavar="FILE",
+                       help="SRGAN: the SRResNet weights.npz or checkpoint.npz to start the generator from (required)")
+    train.add_argument("--adversarial-weight", type=float, metavar="W",
+                       help=f"SRGAN: weight of the adversarial loss (default: {g['adversarial_weight']:g})")
+    train.add_argument("--d-features", type=int, metavar="F",
+                       help=f"SRGAN: channels of the discriminator's first conv (default: {g['d_features']})")
     train.add_argument("--channels", choices=["y", "rgb"], default=None,
                        help=f"SRCNN: train on the Y channel or on RGB (default: {d['channels']})")
     train.add_argument("--num-blocks", type=int, metavar="B",
@@ -114,7 +125,7 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--lr-min", type=float, help=f"learning rate at the end of the cosine decay "
                                                      f"({both('lr_min', 'g')})")
     train.add_argument("--schedule", choices=SCHEDULES, default=None,
-                       help=f"learning-rate schedule (default: {d['schedule']})")
+                       help=f"learning-rate schedule ({both('schedule')})")
     train.add_argument("--seed", type=int, help=f"seed for the initial weights and the patches (default: {d['seed']})")
     train.add_argument("--val-every", type=int, metavar="K", help=f"validate every K steps (default: {d['val_every']})")
     train.add_argument("--checkpoint-every", type=int, metavar="K",

@@ -1,6 +1,6 @@
-"""Training loop for super-resolution networks: ``tinysr train srcnn ...`` runs :func:`train`.
+"""Training loop for super-resolution networks: ``tinysr train srcnn|srresnet|srgan ...`` runs :func:`train`.
 
-One step is the textbook loop with nothing hidden::
+One step (SRCNN, SRResNet) is the textbook loop with nothing hidden::
 
     inputs, targets = dataset.batch(batch_size)        # random patches, flips and rotations
     optimizer.lr = learning_rate(step)                 # cosine decay (or constant)
@@ -9,13 +9,18 @@ One step is the textbook loop with nothing hidden::
     model.backward(criterion.backward())               # fills every parameter's .grad
     optimizer.step()                                   # Adam changes the weights
 
+An SRGAN step is ``tinysr.gan.srgan_step`` (read that file): a discriminator step, then a
+generator step whose gradient comes back through the discriminator. SRGAN starts from a trained
+SRResNet (``--init``), as in the paper.
+
 Around it: a progress bar (loss, steps/s, ETA), the validation Y-PSNR every ``val_every`` steps
 (MATLAB protocol: rounded to uint8, ``scale`` pixels shaved), and a checkpoint every
 ``checkpoint_every`` steps and at the end. A run lives in one folder::
 
     RUN_DIR/checkpoint.npz    everything needed to continue bit for bit (--resume)
     RUN_DIR/weights.npz       just the network, for ``tinysr upscale --weights``
-    RUN_DIR/curves.png        loss and validation PSNR against step
+    RUN_DIR/curves.png        loss and validation PSNR against step (and D(real), D(fake) for SRGAN)
+    RUN_DIR/samples/          SRResNet and SRGAN: a grid of validation crops (LR, output, HR) per validation
 
 Every file is written atomically. Ctrl-C finishes the current step, saves a checkpoint and
 stops; a NaN or infinite loss stops the run before it touches the weights and keeps the last
@@ -41,8 +46,9 @@ import numpy as np
 
 from tinysr._files import atomic_write
 from tinysr.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from tinysr.gan import GANStepDiverged, srgan_step
 from tinysr.losses import MSELoss
-from tinysr.models import PRESETS, SRCNN, SRResNet
+from tinysr.models import PRESETS, SRCNN, Discriminator, SRResNet
 from tinysr.nn import Module
 from tinysr.optim import Adam
 
@@ -90,6 +96,25 @@ MODEL_DEFAULTS: dict[str, dict] = {
         "lr": 2e-4,
         "lr_min": 1e-6,
     },
+    "srgan": {
+        "init": None,        # required: an SRResNet weights.npz or checkpoint.npz to start the generator from
+        "preset": "paper",   # "paper": 96x96 HR crops, batch 16; "seed": 128x128 crops, batch 1 (see SRGAN_PRESETS)
+        "channels": "rgb",
+        "scale": 4,
+        "steps": 2_000,
+        "batch_size": None,  # None: the preset's
+        "patch": None,       # None: the preset's
+        "lr": 1e-4,          # Adam with beta1 = 0.9 for both networks, as in the paper
+        "lr_min": 1e-6,
+        "schedule": "constant",
+        "adversarial_weight": 1e-3,
+        "d_features": 64,    # channels of the discriminator's first convolution (64 in the paper)
+    },
+}
+#: SRGAN crop size and batch: the paper's, and the set-up of the student presentation tinysr started from
+SRGAN_PRESETS: dict[str, dict[str, int]] = {
+    "paper": {"patch": 96, "batch_size": 16},
+    "seed": {"patch": 128, "batch_size": 1},
 }
 #: every training setting, with SRCNN's defaults (``defaults(model)`` gives another model's)
 DEFAULTS: dict = {**COMMON_DEFAULTS, **MODEL_DEFAULTS["srcnn"]}
@@ -98,13 +123,14 @@ SETTINGS: tuple[str, ...] = tuple(dict.fromkeys([*COMMON_DEFAULTS, *(k for d in 
 #: settings that may change when a run is resumed (they do not change what the run computes)
 RESUMABLE = ("steps", "val_every", "checkpoint_every")
 SCALES = (2, 3, 4)
-MODEL_SCALES = {"srcnn": (2, 3, 4), "srresnet": (2, 4)}
+MODEL_SCALES = {"srcnn": (2, 3, 4), "srresnet": (2, 4), "srgan": (2, 4)}
 SCHEDULES = ("cosine", "constant")
 SRCNN_PRESETS = tuple(PRESETS)
 
 CHECKPOINT = "checkpoint.npz"
 WEIGHTS = "weights.npz"
 CURVES = "curves.png"
+SAMPLES = "samples"
 
 
 class TrainingError(ValueError):
@@ -132,7 +158,7 @@ def learning_rate(step: int, settings: dict) -> float:
 
 
 def defaults(model: str) -> dict:
-    """Every setting of ``model`` ("srcnn" or "srresnet") with its default."""
+    """Every setting of ``model`` ("srcnn", "srresnet" or "srgan") with its default."""
     return {**COMMON_DEFAULTS, "model": model, **MODEL_DEFAULTS[model]}
 
 
@@ -150,6 +176,24 @@ def check_settings(settings: dict) -> dict:
         raise TrainingError(f"{', '.join('--' + key.replace('_', '-') for key in foreign)} does not apply to "
                             f"{model}; its settings are {', '.join(sorted(defaults(model)))}")
     merged = {**defaults(model), **given}
+    if model == "srgan":
+        if merged["preset"] not in SRGAN_PRESETS:
+            raise TrainingError(f"unknown srgan preset {merged['preset']!r}; expected one of "
+                                f"{', '.join(SRGAN_PRESETS)}")
+        merged = {**merged, **{key: value for key, value in SRGAN_PRESETS[merged["preset"]].items()
+                               if given.get(key) is None}}
+        if merged["init"] is None:
+            raise TrainingError("srgan needs --init: the SRResNet weights.npz or checkpoint.npz to start the "
+                                "generator from (train one with: tinysr train srresnet --out RUN_DIR)")
+        if not Path(merged["init"]).is_file():
+            raise TrainingError(f"--init file {merged['init']} does not exist")
+        merged["init"] = str(Path(merged["init"]).resolve())
+        weight = merged["adversarial_weight"]
+        if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise TrainingError(f"--adversarial-weight must be a number >= 0, got {weight!r}")
+        if merged["patch"] % 16:
+            raise TrainingError(f"srgan: --patch {merged['patch']} must be a multiple of 16 (the discriminator "
+                                "halves it four times)")
     if merged["scale"] not in MODEL_SCALES[model]:
         raise TrainingError(f"unsupported scale {merged['scale']!r} for {model}; expected one of "
                             f"{', '.join(map(str, MODEL_SCALES[model]))}")
@@ -157,11 +201,12 @@ def check_settings(settings: dict) -> dict:
         raise TrainingError(f"unknown preset {merged['preset']!r}; expected one of {', '.join(SRCNN_PRESETS)}")
     if merged["channels"] not in ("y", "rgb"):
         raise TrainingError(f"--channels must be 'y' or 'rgb', got {merged['channels']!r}")
-    if model == "srresnet" and merged["channels"] != "rgb":
-        raise TrainingError(f"srresnet works on RGB images: --channels must be rgb, got {merged['channels']!r}")
+    if model != "srcnn" and merged["channels"] != "rgb":
+        raise TrainingError(f"{model} works on RGB images: --channels must be rgb, got {merged['channels']!r}")
     if merged["schedule"] not in SCHEDULES:
         raise TrainingError(f"unknown schedule {merged['schedule']!r}; expected one of {', '.join(SCHEDULES)}")
-    for key in ("steps", "batch_size", "patch", "val_every", "checkpoint_every", "num_blocks", "num_features"):
+    for key in ("steps", "batch_size", "patch", "val_every", "checkpoint_every", "num_blocks", "num_features",
+                "d_features"):
         value = merged.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise TrainingError(f"--{key.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -169,7 +214,7 @@ def check_settings(settings: dict) -> dict:
         value = merged[key]
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise TrainingError(f"--{key.replace('_', '-')} must be a positive number, got {value!r}")
-    if model == "srresnet" and merged["patch"] % merged["scale"]:
+    if model != "srcnn" and merged["patch"] % merged["scale"]:
         raise TrainingError(f"--patch {merged['patch']} is the HR patch side: it must be a multiple of the scale "
                             f"{merged['scale']} (the LR input patch is patch / scale pixels)")
     if merged["lr_min"] > merged["lr"]:
@@ -193,7 +238,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
     """Train (or continue training) a network; returns a summary dict.
 
     Args:
-        settings: training settings (see ``DEFAULTS``); missing ones take the default. When
+        settings: training settings (see ``defaults(model)``); missing ones take the default. When
             resuming, only ``steps``, ``val_every`` and ``checkpoint_every`` may differ from the
             saved run; other given values must equal the saved ones.
         out: the run folder (created if needed). Without ``resume`` it must not hold a checkpoint.
@@ -218,12 +263,13 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
 
     out = Path(out)
     checkpoint_path = out / CHECKPOINT
+    discriminator = None
     if resume:
         if not checkpoint_path.is_file():
             raise TrainingError(f"--resume: {checkpoint_path} does not exist; start a new run without --resume")
         saved = load_checkpoint(checkpoint_path)
         settings = _resumed_settings(saved["config"], settings)
-        model, step = saved["model"], saved["step"]
+        model, step, discriminator = saved["model"], saved["step"], saved["discriminator"]
         history = {key: list(np.asarray(value).tolist()) for key, value in saved["history"].items()}
     else:
         if checkpoint_path.exists():
@@ -233,20 +279,29 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         settings = check_settings(settings)
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} exists and is not a folder")
-        model = build_network(settings, rng=np.random.default_rng([settings["seed"], 1]))
+        if settings["model"] == "srgan":
+            model = load_generator(settings["init"], settings["scale"])
+            discriminator = Discriminator(settings["patch"], settings["d_features"],
+                                          rng=np.random.default_rng([settings["seed"], 2]))
+        else:
+            model = build_network(settings, rng=np.random.default_rng([settings["seed"], 1]))
         step = 0
         history = {"step": [], "loss": [], "val_step": [], "val_psnr": []}
     out.mkdir(parents=True, exist_ok=True)
 
     scale, channels = settings["scale"], settings["channels"]
+    name = describe(settings, model)
     if settings["data"] and Path(settings["data"]).name.lower() in ("set5", "set14"):
         log(f"warning: training on {settings['data']} makes every score measured on it meaningless")
     dataset = SRDataset(settings["data"], scale=scale, patch_size=settings["patch"], mode=input_mode(settings),
                         channels=channels, seed=settings["seed"], augment=True)
     optimizer = Adam(model.parameters(), lr=settings["lr"])
+    d_optimizer = None if discriminator is None else Adam(discriminator.parameters(), lr=settings["lr"])
     if resume:
         dataset.load_state_dict(saved["dataset_state"])
         optimizer.load_state_dict(saved["optimizer"])
+        if d_optimizer is not None:
+            d_optimizer.load_state_dict(saved["discriminator_optimizer"])
     criterion = MSELoss()
 
     validation = None
@@ -262,23 +317,54 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         started = time.perf_counter()
         save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, step=step,
                         dataset_state=dataset.state_dict(), config=settings,
-                        history={key: np.asarray(value, dtype=np.float64) for key, value in history.items()})
+                        history={key: np.asarray(value, dtype=np.float64) for key, value in history.items()},
+                        discriminator=discriminator, discriminator_optimizer=d_optimizer)
         extra = {"step": step, "training": settings}
         if history["val_psnr"]:
             extra["val_psnr"] = history["val_psnr"][-1]
         save_weights(out / WEIGHTS, model, scale=scale, extra=extra)
-        write_curves(out / CURVES, history, title=describe(settings), label=describe(settings).split()[0])
+        write_curves(out / CURVES, history, title=name, label=name.split()[0])
         timing["checkpoint"] += time.perf_counter() - started
 
-    log(f"training {describe(settings)} ({model.num_parameters():,} parameters) "
-        f"on {dataset.num_images} images from {settings['data'] or 'the embedded samples'}: "
+    # One training step: returns its losses ({"loss": ...} and, for SRGAN, the discriminator's
+    # figures). ``state["updating"]`` is True while weights change, so that a second Ctrl-C
+    # there keeps the previous checkpoint instead of saving half-updated weights.
+    state = {"updating": False}
+
+    def set_updating(flag: bool) -> None:
+        state["updating"] = flag
+
+    def mse_step(inputs: np.ndarray, targets: np.ndarray) -> dict:
+        optimizer.lr = learning_rate(step, settings)
+        optimizer.zero_grad()
+        loss = criterion.forward(model.forward(inputs), targets)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(_diverged_message(f"the loss became {loss}", step + 1, checkpoint_path, settings))
+        model.backward(criterion.backward())
+        set_updating(True)
+        optimizer.step()
+        set_updating(False)
+        return {"loss": loss}
+
+    def gan_step(inputs: np.ndarray, targets: np.ndarray) -> dict:
+        optimizer.lr = d_optimizer.lr = learning_rate(step, settings)
+        try:
+            return srgan_step(model, discriminator, optimizer, d_optimizer, inputs, targets,
+                              adversarial_weight=settings["adversarial_weight"], on_update=set_updating)
+        except GANStepDiverged as error:
+            raise TrainingDiverged(_diverged_message(str(error), step + 1, checkpoint_path, settings)) from None
+
+    run_step = mse_step if discriminator is None else gan_step
+
+    log(f"training {name} ({model.num_parameters():,} parameters"
+        + ("" if discriminator is None else f"; discriminator {discriminator.num_parameters():,}")
+        + f") on {dataset.num_images} images from {settings['data'] or 'the embedded samples'}: "
         f"steps {step}..{settings['steps']}, batch {settings['batch_size']} of {settings['patch']}x"
         f"{settings['patch']}, Adam lr {settings['lr']:g} ({settings['schedule']}) -> {out}")
     timing = {"data": 0.0, "compute": 0.0, "bookkeeping": 0.0, "validation": 0.0, "checkpoint": 0.0, "steps": 0}
     stop = _StopRequest()
     bar = _progress_bar(settings["steps"], step, progress)
-    loss_average = None
-    updating = False
+    averages: dict[str, float] = {}
     try:
         with stop:
             while step < settings["steps"]:
@@ -287,24 +373,16 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
                 started = time.perf_counter()
                 inputs, targets = dataset.batch(settings["batch_size"])
                 loaded = time.perf_counter()
-                optimizer.lr = learning_rate(step, settings)
-                optimizer.zero_grad()
-                loss = criterion.forward(model.forward(inputs), targets)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(_diverged_message(loss, step + 1, checkpoint_path, settings))
-                model.backward(criterion.backward())
-                updating = True
-                optimizer.step()
-                updating = False
+                losses = run_step(inputs, targets)
                 computed = time.perf_counter()
                 periodic_before = timing["validation"] + timing["checkpoint"]
                 step += 1
                 history["step"].append(step)
-                history["loss"].append(loss)
-                loss_average = loss if loss_average is None else 0.98 * loss_average + 0.02 * loss
+                for key, value in losses.items():
+                    history.setdefault(key, []).append(value)
+                    averages[key] = value if key not in averages else 0.98 * averages[key] + 0.02 * value
                 bar.update(1)
-                bar.set_postfix_str(f"loss {loss_average:.2e}" + (
-                    f", val {history['val_psnr'][-1]:.2f} dB" if history["val_psnr"] else ""), refresh=False)
+                bar.set_postfix_str(_postfix(averages, history), refresh=False)
                 timing["data"] += loaded - started
                 timing["compute"] += computed - loaded
                 timing["steps"] += 1
@@ -313,7 +391,10 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
                     history["val_step"].append(step)
                     history["val_psnr"].append(validation.psnr(model))
                     message = (f"step {step}: validation Y-PSNR {history['val_psnr'][-1]:.2f} dB "
-                               f"(bicubic {validation.bicubic_psnr:.2f}), loss {loss_average:.3e}")
+                               f"(bicubic {validation.bicubic_psnr:.2f}), {_postfix(averages, {})}")
+                    if settings["model"] != "srcnn":
+                        validation.save_grid(model, out / SAMPLES / f"step_{step:06d}.png",
+                                             title=f"{name}, step {step}")
                     if progress:
                         bar.write(message)
                     else:
@@ -322,13 +403,13 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
                 if step % settings["checkpoint_every"] == 0 and step < settings["steps"]:
                     save()
                 if callback is not None:
-                    callback(step, loss)
+                    callback(step, losses["loss"])
                 # bookkeeping = everything after the update except validation and checkpoints (timed apart)
                 timing["bookkeeping"] += time.perf_counter() - computed - (
                     timing["validation"] + timing["checkpoint"] - periodic_before)
     except KeyboardInterrupt:
         bar.close()
-        if updating:  # a second Ctrl-C during an update: the weights are half-updated, keep the old checkpoint
+        if state["updating"]:  # a second Ctrl-C during an update: the weights are half-updated, keep the old file
             raise TrainingInterrupted(
                 f"interrupted during an update at step {step + 1}; {checkpoint_path} (if any) was kept unchanged"
             ) from None
@@ -338,7 +419,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         ) from None
     except TrainingDiverged:
         bar.close()
-        write_curves(out / CURVES, history, title=f"{describe(settings)} (diverged)")
+        write_curves(out / CURVES, history, title=f"{name} (diverged)", label=name.split()[0])
         raise
     bar.close()
     save()
@@ -358,6 +439,34 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
     return summary
 
 
+def _postfix(averages: dict, history: dict) -> str:
+    """The progress bar's summary: smoothed loss (and D(real), D(fake) in a GAN run), last validation."""
+    text = f"loss {averages['loss']:.2e}" if "loss" in averages else ""
+    if "d_real" in averages:
+        text += f", D(real) {averages['d_real']:.2f}, D(fake) {averages['d_fake']:.2f}"
+    if history.get("val_psnr"):
+        text += f", val {history['val_psnr'][-1]:.2f} dB"
+    return text
+
+
+def load_generator(path: str | Path, scale: int) -> Module:
+    """The SRResNet saved in ``path`` (a weights.npz or a checkpoint.npz of ``tinysr train srresnet``)."""
+    from tinysr.checkpoint import CheckpointError, load_weights
+
+    try:
+        generator, _ = load_weights(path, expected_scale=scale, expected_model="srresnet")
+    except CheckpointError as weights_error:
+        try:
+            saved = load_checkpoint(path)
+        except CheckpointError:
+            raise TrainingError(f"--init {path}: {weights_error}") from None
+        generator = saved["model"]
+        if generator.config.get("name") != "srresnet" or saved["config"].get("scale") != scale:
+            raise TrainingError(f"--init {path} holds a {generator.config.get('name')} x{saved['config'].get('scale')} "
+                                f"run, not an SRResNet x{scale}") from None
+    return generator
+
+
 def build_network(settings: dict, rng: np.random.Generator) -> Module:
     """The freshly initialised network that ``settings`` (checked) describe."""
     if settings["model"] == "srcnn":
@@ -370,11 +479,14 @@ def input_mode(settings: dict) -> str:
     return "ilr" if settings["model"] == "srcnn" else "lr"
 
 
-def describe(settings: dict) -> str:
-    """A one-line name of the run's network, e.g. "SRCNN 9-5-5 Y x3" or "SRResNet 16x64 x4"."""
+def describe(settings: dict, model: Module | None = None) -> str:
+    """A one-line name of the run's network: "SRCNN 9-5-5 Y x3", "SRResNet 16x64 x4", "SRGAN (SRResNet 16x64) x4"."""
     if settings["model"] == "srcnn":
         return f"SRCNN {settings['preset']} {settings['channels'].upper()} x{settings['scale']}"
-    return f"SRResNet {settings['num_blocks']}x{settings['num_features']} x{settings['scale']}"
+    if settings["model"] == "srresnet":
+        return f"SRResNet {settings['num_blocks']}x{settings['num_features']} x{settings['scale']}"
+    blocks = f" (SRResNet {model.config['num_blocks']}x{model.config['num_features']})" if model is not None else ""
+    return f"SRGAN{blocks} x{settings['scale']}"
 
 
 def _resumed_settings(saved: dict, given: dict) -> dict:
@@ -383,7 +495,7 @@ def _resumed_settings(saved: dict, given: dict) -> dict:
     for key, value in given.items():
         if value is None:
             continue
-        if key in ("data", "val"):
+        if key in ("data", "val", "init"):
             value = str(Path(value).resolve())
         if key in RESUMABLE:
             settings[key] = value
@@ -396,10 +508,10 @@ def _resumed_settings(saved: dict, given: dict) -> dict:
     return checked
 
 
-def _diverged_message(loss: float, step: int, checkpoint_path: Path, settings: dict) -> str:
+def _diverged_message(what: str, step: int, checkpoint_path: Path, settings: dict) -> str:
     kept = (f"the last good checkpoint {checkpoint_path} is kept" if checkpoint_path.exists()
             else "no checkpoint had been written yet")
-    return (f"the loss became {loss} at step {step} (learning rate {learning_rate(step - 1, settings):.3g}); "
+    return (f"{what} at step {step} (learning rate {learning_rate(step - 1, settings):.3g}); "
             f"training stopped and {kept}; try a lower --lr")
 
 
@@ -499,6 +611,51 @@ class _Validation:
         return float(np.mean(scores))
 
 
+    def save_grid(self, model, path: Path, *, title: str, images: int = 4) -> None:
+        """Save a PNG grid of validation crops: LR (enlarged by pixel repetition), the network's output, HR.
+
+        One row per image (at most ``images``), the central ``128 / scale`` LR pixels of each. The
+        network sees 8 more LR pixels on every side, so that the crop is free of border effects.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        scale, side, margin = self.scale, 128 // self.scale, 8
+        rows = []
+        model.eval()
+        for pair in self.pairs[:images]:
+            lr, hr = pair["lr"], pair["hr"]
+            if min(lr.shape[:2]) < side:
+                continue
+            top, left = (lr.shape[0] - side) // 2, (lr.shape[1] - side) // 2
+            y0, x0 = max(top - margin, 0), max(left - margin, 0)
+            window = lr[y0:top + side + margin, x0:left + side + margin].astype(np.float32) / 255
+            output = model.forward(np.ascontiguousarray(window.transpose(2, 0, 1)[None]))[0].transpose(1, 2, 0)
+            dy, dx = (top - y0) * scale, (left - x0) * scale
+            crop = self._to_uint8(output[dy:dy + side * scale, dx:dx + side * scale])
+            lr_crop = lr[top:top + side, left:left + side]
+            hr_crop = hr[top * scale:(top + side) * scale, left * scale:(left + side) * scale]
+            rows.append((pair["name"], np.repeat(np.repeat(lr_crop, scale, axis=0), scale, axis=1), crop, hr_crop))
+        model.train()
+        _drop_caches(model)
+        if not rows:
+            return
+        figure = Figure(figsize=(9, 3 * len(rows)), dpi=100)
+        axes = figure.subplots(len(rows), 3, squeeze=False)
+        for row, (name, *crops) in zip(axes, rows):
+            for ax, crop, label in zip(row, crops, (f"LR ({name}, x{scale} pixels)", "network output", "HR")):
+                ax.imshow(crop.squeeze(), cmap="gray" if crop.shape[-1] == 1 else None, vmin=0, vmax=255,
+                          interpolation="nearest")
+                ax.set_title(label)
+                ax.axis("off")
+        figure.suptitle(title)
+        figure.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda file: figure.savefig(file, format="png"))
+
+
 def _drop_caches(model) -> None:
     """Free the whole-image activations a validation pass left in the layers' caches."""
     for module in model.modules():
@@ -516,8 +673,9 @@ def write_curves(path: str | Path, history: dict, *, title: str, label: str = "n
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 4), dpi=100)
-    loss_axes, psnr_axes = figure.subplots(1, 2)
+    gan = bool(history.get("d_real"))
+    figure = Figure(figsize=(15 if gan else 10, 4), dpi=100)
+    loss_axes, psnr_axes, *gan_axes = figure.subplots(1, 3 if gan else 2)
     steps, losses = np.asarray(history["step"]), np.asarray(history["loss"])
     if len(losses):
         loss_axes.plot(steps, losses, color="0.75", linewidth=0.5, label="per step")
@@ -527,7 +685,7 @@ def write_curves(path: str | Path, history: dict, *, title: str, label: str = "n
         loss_axes.set_yscale("log")
         loss_axes.legend()
     loss_axes.set_xlabel("step")
-    loss_axes.set_ylabel("training loss (MSE)")
+    loss_axes.set_ylabel("generator loss (MSE + adversarial)" if gan else "training loss (MSE)")
     loss_axes.set_title("training loss")
     if history.get("val_psnr"):
         psnr_axes.plot(history["val_step"], history["val_psnr"], "o-", color="C1", label=label)
@@ -540,6 +698,15 @@ def write_curves(path: str | Path, history: dict, *, title: str, label: str = "n
     psnr_axes.set_xlabel("step")
     psnr_axes.set_ylabel("validation Y-PSNR (dB)")
     psnr_axes.set_title("validation")
+    if gan:  # the two players: D's mean belief that real and generated crops are real
+        axes = gan_axes[0]
+        axes.plot(steps, history["d_real"], color="C2", linewidth=0.5, alpha=0.6, label="D(real)")
+        axes.plot(steps, history["d_fake"], color="C3", linewidth=0.5, alpha=0.6, label="D(fake)")
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_xlabel("step")
+        axes.set_ylabel("mean sigmoid(D(x))")
+        axes.set_title("discriminator: real vs generated")
+        axes.legend()
     figure.suptitle(title)
     figure.tight_layout()
     atomic_write(path, lambda file: figure.savefig(file, format="png"))
