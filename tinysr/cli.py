@@ -43,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_upscale_parser(commands) -> None:
     upscale = commands.add_parser(
-        "upscale", help="upscale images x2, x3 or x4 with the shipped SRCNN, bicubic, or your own weights",
+        "upscale", help="upscale images x2, x3 or x4 with the shipped SRCNN, SRResNet or SRGAN, bicubic, or your "
+                        "own weights",
         description="Upscale image files, or every image in a folder. Large images are processed in "
                     "overlapping tiles, so memory stays bounded. Outputs keep the input's format.",
         epilog="examples: tinysr upscale photo.jpg -o photo_x3.png --scale 3;  "
+               "tinysr upscale photo.jpg -o photo_x4.png --scale 4 --model srgan;  "
                "tinysr upscale photos/ -o big/ --scale 2 --model bicubic",
     )
     upscale.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
@@ -54,11 +56,13 @@ def _add_upscale_parser(commands) -> None:
                          help="output file (for one input file) or folder (created if needed); outputs in a "
                               "folder are named NAME_xSCALE.SUFFIX")
     upscale.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
-    upscale.add_argument("--model", choices=["srcnn", "bicubic"], default="srcnn",
-                         help="srcnn (tinysr's shipped weights, default) or bicubic")
+    upscale.add_argument("--model", choices=["srcnn", "srresnet", "srgan", "bicubic"], default="srcnn",
+                         help="srcnn (shipped for x2, x3, x4; the default), srresnet or srgan (shipped for x4), "
+                              "or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train, instead of the shipped one")
-    upscale.add_argument("--tile", type=int, default=144, help="tile side in output pixels (default: 144)")
+    upscale.add_argument("--tile", type=int, default=None,
+                         help="tile side in output pixels (default: 144 for srcnn, 384 for srresnet and srgan)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -71,9 +75,11 @@ def _add_eval_parser(commands) -> None:
     )
     evaluate.add_argument("--data", required=True, metavar="DIR", help="folder of high-resolution images")
     evaluate.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
-    evaluate.add_argument("--model", nargs="+", choices=["bicubic", "srcnn"], default=["bicubic", "srcnn"],
-                          help="methods to compare (default: bicubic srcnn)")
-    evaluate.add_argument("--weights", metavar="FILE", help="SRCNN weights to use instead of the shipped ones")
+    evaluate.add_argument("--model", nargs="+", choices=["bicubic", "srcnn", "srresnet", "srgan"],
+                          default=["bicubic", "srcnn"],
+                          help="methods to compare (default: bicubic srcnn; srresnet and srgan are shipped for x4)")
+    evaluate.add_argument("--weights", metavar="FILE",
+                          help="weights to use instead of the shipped ones (with one network model)")
     evaluate.add_argument("--figure", metavar="OUT.png", help="also save side-by-side crops of every method")
 
 
@@ -178,10 +184,10 @@ def _upscale(args: argparse.Namespace) -> int:
     from tinysr.image import read_image, write_image
     from tinysr.upscale import load_model, upscale
 
-    if args.tile < 16:
+    if args.tile is not None and args.tile < 16:
         raise ValueError(f"--tile must be >= 16, got {args.tile}")
     if args.model == "bicubic" and args.weights:
-        raise ValueError("--weights is for --model srcnn; bicubic has no weights")
+        raise ValueError("--weights is for --model srcnn, srresnet or srgan; bicubic has no weights")
     files = []
     for name in args.inputs:
         path = Path(name)

@@ -6,6 +6,16 @@ input of SRCNN), run through each model, rounded to uint8, and compared with the
 ``scale`` pixels shaved from every border: Y-PSNR (peak 255) and SSIM. On Set5 this gives the
 bicubic row of every paper: 33.66 / 30.39 / 28.42 dB at x2 / x3 / x4.
 
+Networks that take the LR RGB image (SRResNet, SRGAN) get the uint8 RGB LR image (as a real
+low-resolution file would be); their rounded RGB output is converted to Y (MATLAB ``rgb2ycbcr``,
+rounded) and scored in the same way. Greyscale files are fed as three equal channels and scored
+on the mean of the three output channels.
+
+Sharpness: besides PSNR and SSIM, ``evaluate`` reports the mean gradient magnitude of each
+output's Y channel divided by the HR image's (same shaved region). An MSE-trained network
+averages the plausible details away and scores below 1; a GAN output should come closer to 1.
+PSNR cannot show this, which is why SRGAN is judged on it (and on the figure).
+
 ``evaluate(...)`` returns the numbers; ``format_table`` prints them; ``save_figure`` draws the
 same crop of each image from every method side by side, for people who would rather look.
 """
@@ -18,12 +28,12 @@ import numpy as np
 
 from tinysr._files import atomic_write
 from tinysr.data import list_images, load_eval_pairs
-from tinysr.image import bicubic_degrade, modcrop, read_image, to_uint8
+from tinysr.image import bicubic_degrade, modcrop, read_image, rgb_to_y_uint8, to_uint8
 from tinysr.metrics import psnr, ssim
 from tinysr.nn import Module
 from tinysr.upscale import load_model, upscale
 
-__all__ = ["evaluate", "format_table", "save_figure"]
+__all__ = ["evaluate", "format_table", "gradient_magnitude", "save_figure"]
 
 
 def _network_y(network: Module, ilr: np.ndarray) -> np.ndarray:
@@ -32,25 +42,58 @@ def _network_y(network: Module, ilr: np.ndarray) -> np.ndarray:
     return to_uint8(out)[:, :, None]
 
 
-def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weights=None, progress=None) -> dict:
-    """Y-PSNR and SSIM of every model on every image of ``folder``.
+def _network_rgb_y(network: Module, lr: np.ndarray, grey: bool) -> np.ndarray:
+    """Run an LR-input RGB network on one ``(h, w, 3)`` uint8 image; return its rounded Y ``(H, W, 1)``."""
+    x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None], dtype=np.float32) / 255
+    out = network.forward(x)[0].transpose(1, 2, 0)
+    if grey:
+        return to_uint8(out.mean(axis=2))[:, :, None]
+    return rgb_to_y_uint8(to_uint8(out))[:, :, None]
 
-    Returns ``{"scale", "images": [names], "results": {model: {"psnr": [...], "ssim": [...]}}}``,
-    lists in the order of ``images``. ``weights`` (a path) replaces the shipped SRCNN weights.
-    ``progress``, if given, is called as ``progress(done, total)`` after each image.
+
+def gradient_magnitude(image: np.ndarray, crop_border: int = 0) -> float:
+    """Mean ``sqrt(dx^2 + dy^2)`` of a ``(H, W[, 1])`` image (forward differences), ``crop_border`` shaved."""
+    y = np.asarray(image, dtype=np.float64).reshape(image.shape[0], image.shape[1])
+    if crop_border:
+        y = y[crop_border:-crop_border, crop_border:-crop_border]
+    dy, dx = np.diff(y, axis=0)[:, :-1], np.diff(y, axis=1)[:-1, :]
+    return float(np.mean(np.sqrt(dx * dx + dy * dy)))
+
+
+def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weights=None, progress=None) -> dict:
+    """Y-PSNR, SSIM and sharpness of every model on every image of ``folder``.
+
+    Returns ``{"scale", "images": [names], "results": {model: {"psnr": [...], "ssim": [...],
+    "sharpness": [...]}}}``, lists in the order of ``images``; sharpness is the output's mean Y
+    gradient magnitude divided by the HR image's. ``weights`` (a path) replaces the shipped
+    weights of the one network model in ``models``. ``progress``, if given, is called as
+    ``progress(done, total)`` after each image.
     """
     list_images(folder)  # a missing or empty folder is reported before any model is loaded
+    if weights is not None and sum(name != "bicubic" for name in models) != 1:
+        raise ValueError(f"eval: --weights replaces the weights of one network, but the models are {list(models)}; "
+                         "evaluate that network alone with bicubic")
     networks = {name: load_model(name, scale, weights if name != "bicubic" else None) for name in models}
     for name, network in networks.items():
-        if network is not None and network.config.get("channels", 1) != 1:
+        if network is not None and network.config["name"] == "srcnn" and network.config.get("channels", 1) != 1:
             raise ValueError(f"eval: the {name} weights are for RGB input; evaluation follows the Y-channel protocol")
     pairs = load_eval_pairs(folder, scale, channels="y")
-    results = {name: {"psnr": [], "ssim": []} for name in models}
-    for done, pair in enumerate(pairs, start=1):
+    needs_rgb = any(network is not None and network.config["name"] == "srresnet" for network in networks.values())
+    rgb_pairs = load_eval_pairs(folder, scale, channels="rgb") if needs_rgb else [None] * len(pairs)
+    results = {name: {"psnr": [], "ssim": [], "sharpness": []} for name in models}
+    for done, (pair, rgb_pair) in enumerate(zip(pairs, rgb_pairs), start=1):
+        hr_sharpness = gradient_magnitude(pair["hr"], scale)
         for name, network in networks.items():
-            sr = to_uint8(pair["ilr"])[:, :, None] if network is None else _network_y(network, pair["ilr"])
+            if network is None:
+                sr = to_uint8(pair["ilr"])[:, :, None]
+            elif network.config["name"] == "srresnet":
+                grey = read_image(pair["path"]).shape[2] in (1, 2)
+                sr = _network_rgb_y(network, rgb_pair["lr"], grey)
+            else:
+                sr = _network_y(network, pair["ilr"])
             results[name]["psnr"].append(psnr(sr, pair["hr"], crop_border=scale))
             results[name]["ssim"].append(ssim(sr, pair["hr"], crop_border=scale))
+            results[name]["sharpness"].append(gradient_magnitude(sr, scale) / hr_sharpness)
         if progress is not None:
             progress(done, len(pairs))
     return {"scale": scale, "images": [p["name"] for p in pairs], "results": results}
@@ -74,6 +117,9 @@ def format_table(report: dict) -> str:
         for m in models
     )
     lines.append(f"{'mean':<{width}}{means}")
+    if all("sharpness" in report["results"][m] for m in models):
+        sharpness = ", ".join(f"{m} {np.mean(report['results'][m]['sharpness']):.3f}" for m in models)
+        lines.append(f"sharpness (mean Y gradient magnitude / HR's, 1 = as sharp as HR): {sharpness}")
     return "\n".join(lines)
 
 

@@ -8,8 +8,10 @@ How an image goes through an SRCNN trained on the Y channel (the paper's set-up)
               -> YCbCr -> RGB -> rounded to uint8
 
 A model trained on RGB (``channels=3``) runs on all three bicubic-upscaled channels instead, and
-``model="bicubic"`` stops after the bicubic step. An alpha channel is upscaled with bicubic on its
-own. Greyscale images go through the Y path directly (their grey level is their luma).
+``model="bicubic"`` stops after the bicubic step. SRResNet and SRGAN (``model="srresnet"`` or
+``"srgan"``, both an SRResNet network) take the LR RGB image itself and enlarge it inside.
+An alpha channel is upscaled with bicubic on its own. Greyscale images go through the Y path
+directly (their grey level is their luma).
 
 Tiles. A 4000x3000 photo at x3 is 108 million output pixels: with 64 feature maps in float32
 the first layer alone would need 28 GB. So the image is cut into tiles of ``tile`` x ``tile``
@@ -36,8 +38,14 @@ from tinysr.nn import Module
 
 __all__ = ["SCALES", "load_model", "shipped_weights_path", "upscale"]
 
-#: upscaling factors the shipped weights cover
+#: upscaling factors the shipped weights cover, per model
 SCALES = (2, 3, 4)
+SHIPPED_SCALES = {"srcnn": (2, 3, 4), "srresnet": (4,), "srgan": (4,)}
+#: the network each model name loads (an SRGAN generator is an SRResNet)
+NETWORKS = {"srcnn": "srcnn", "srresnet": "srresnet", "srgan": "srresnet"}
+#: default tile side (output pixels) and tiles per batch: SRResNet needs a wide margin around each
+#: tile (its receptive field), so it takes larger tiles, one at a time, to keep memory bounded
+TILING = {"srcnn": (144, 2), "srresnet": (384, 1), "bicubic": (144, 2)}
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -58,14 +66,21 @@ def load_model(model: str | Module = "srcnn", scale: int = 3, weights=None) -> M
         if weights is not None:
             raise ValueError("upscale: model 'bicubic' takes no weights; pass model='srcnn' to use a weights file")
         return None
-    if model != "srcnn":
-        raise ValueError(f"upscale: expected model 'srcnn' or 'bicubic', got {model!r}")
+    if model not in NETWORKS:
+        raise ValueError(f"upscale: expected model {', '.join(map(repr, NETWORKS))} or 'bicubic', got {model!r}")
     if weights is None:
         weights = shipped_weights_path(model, scale)
         if not weights.exists():
-            raise FileNotFoundError(f"upscale: no shipped {model} weights for x{scale} (looked for {weights})")
-    network, _ = load_weights(weights, expected_scale=scale, expected_model=model)
+            shipped = ", ".join(f"x{s}" for s in SHIPPED_SCALES[model])
+            raise FileNotFoundError(f"upscale: no shipped {model} weights for x{scale} (shipped: {shipped}; "
+                                    f"looked for {weights})")
+    network, _ = load_weights(weights, expected_scale=scale, expected_model=NETWORKS[model])
     return network.eval()
+
+
+def _takes_lr(network: Module | None) -> bool:
+    """True for networks that take the LR image itself (SRResNet), False for those that take the ILR (SRCNN)."""
+    return network is not None and getattr(network, "config", {}).get("name") == "srresnet"
 
 
 def upscale(
@@ -74,8 +89,8 @@ def upscale(
     model: str | Module = "srcnn",
     weights=None,
     *,
-    tile: int = 144,
-    batch_size: int = 2,
+    tile: int | None = None,
+    batch_size: int | None = None,
     progress=None,
 ) -> np.ndarray:
     """Upscale ``image`` by ``scale`` with a network (default: tinysr's shipped SRCNN) or bicubic.
@@ -83,10 +98,13 @@ def upscale(
     Args:
         image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` (RGBA), uint8 or uint16.
         scale: 2, 3 or 4 for the shipped weights (any int >= 2 with your own weights or bicubic).
-        model: "srcnn", "bicubic", or a ``Module`` (e.g. from ``tinysr.checkpoint.load_weights``).
+        model: "srcnn", "srresnet", "srgan", "bicubic", or a ``Module`` (e.g. from
+            ``tinysr.checkpoint.load_weights``).
         weights: path of a weights file to use instead of the shipped one.
-        tile: side of the output tiles, in pixels; memory grows with its square.
-        batch_size: tiles per network call (one per core keeps every core busy).
+        tile: side of the output tiles, in pixels; memory grows with its square (default: 144 for
+            SRCNN and bicubic, 384 for SRResNet/SRGAN).
+        batch_size: tiles per network call (default: 2 for SRCNN, one per core keeps every core
+            busy; 1 for SRResNet/SRGAN, whose tiles are larger).
         progress: ``None``, or a callable ``progress(done, total)`` called after each batch of tiles.
 
     Returns:
@@ -94,9 +112,12 @@ def upscale(
     """
     image, squeeze = _check_image(image)
     scale = _check_int(scale, "scale", minimum=2)
-    tile = _check_int(tile, "tile", minimum=16)
-    batch_size = _check_int(batch_size, "batch_size", minimum=1)
     network = load_model(model, scale, weights)
+    if _takes_lr(network) and network.scale != scale:
+        raise ValueError(f"upscale: the network upscales x{network.scale}, but scale={scale} was asked for")
+    default_tile, default_batch = TILING["srresnet" if _takes_lr(network) else "srcnn"]
+    tile = _check_int(default_tile if tile is None else tile, "tile", minimum=16)
+    batch_size = _check_int(default_batch if batch_size is None else batch_size, "batch_size", minimum=1)
     radius = 0 if network is None else (getattr(network, "receptive_field", 1) - 1) // 2
     height, width = image.shape[:2]
     min_side = 2 * radius // scale + 1
@@ -132,6 +153,17 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None) -> np.
     colour = crops.shape[3] in (3, 4)
     results = np.empty((crops.shape[0], crops.shape[1] * scale, crops.shape[2] * scale, crops.shape[3]),
                        dtype=np.float32)
+    if _takes_lr(network):  # SRResNet: RGB in, RGB out; alpha (if any) bicubic on its own
+        rgb = crops[..., :3] if colour else np.repeat(crops[..., :1], 3, axis=3)
+        sr = network.forward(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
+        sr = sr.transpose(0, 2, 3, 1)
+        if colour:
+            results[..., :3] = sr
+            for i, crop in enumerate(crops[..., 3:]):
+                results[i, ..., 3:] = imresize(crop, scale=scale)
+        else:
+            results[..., 0] = sr.mean(axis=3)
+        return results
     ilr_for_network = []
     for i, crop in enumerate(crops):
         if colour and network is not None and getattr(network, "config", {}).get("channels", 1) == 1:

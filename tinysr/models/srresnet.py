@@ -63,6 +63,9 @@ class SRResNet(Module):
 
     Attributes:
         config: ``{"name": "srresnet", "scale", "num_blocks", "num_features"}`` for ``build_model``.
+        scale: the upscaling factor.
+        receptive_field: side, in output pixels, of the window of the LR image (upscaled) that
+            one output pixel can see (an upper bound), for tiling.
 
     Parameter names follow the layout above: ``head.0.weight``, ``blocks.3.body.1.running_mean``,
     ``trunk.0.weight``, ``upsample.0.weight`` (the first sub-pixel conv), ``tail.weight``.
@@ -97,6 +100,11 @@ class SRResNet(Module):
         self.upsample = Sequential(*upsample)
         self.tail = conv(features, 3, 9)
         self.scale = int(scale)
+        # Receptive field, in output (HR) pixels, for tiling: in LR pixels each 3x3 conv reaches 1 pixel
+        # further and the 9x9 head 4; the convolutions after the first sub-pixel layer reach less than
+        # one LR pixel each, counted as 1 per layer (plus 1 for the tail), an upper bound.
+        lr_radius = 4 + 2 * int(num_blocks) + 1 + len(upsample) // 3 + 1
+        self.receptive_field = self.scale * (2 * lr_radius + 1)
         self.config = {"name": "srresnet", "scale": int(scale), "num_blocks": int(num_blocks),
                        "num_features": features}
         self._cache = None
