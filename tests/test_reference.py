@@ -111,3 +111,64 @@ def test_optimizer_matches_pytorch(path):
             param.grad += grad
             optimizer.step()
             np.testing.assert_allclose(param.data, expected, rtol=1e-12, atol=1e-14, err_msg=f"step {step + 1}")
+
+
+SRGAN_FIXTURE = REFERENCE / "srgan_tiny.npz"
+
+
+@pytest.mark.parametrize("dtype,rtol,atol", [(np.float64, 1e-9, 1e-12), (np.float32, 2e-3, 2e-5)],
+                         ids=["float64", "float32"])
+def test_srgan_adversarial_path_matches_pytorch(dtype, rtol, atol):
+    """SRResNet -> Discriminator -> BCEWithLogits(., 1), against the same networks in PyTorch.
+
+    The fixture (``make_fixtures.srgan``) holds tinysr's initial weights of a tiny generator and
+    discriminator, the PyTorch forward pass in training mode (G(x), D(G(x)), the loss, the running
+    statistics) and the backward pass: dL/dG(x) (what D's backward hands to G), dL/dx, and the
+    gradient of every parameter of both networks. float32 runs the fast kernels training uses; its
+    tolerance is float32 round-off grown through ~30 layers, two of them batch norms of 3 values.
+    """
+    from tinysr.losses import BCEWithLogitsLoss
+    from tinysr.models import build_model
+
+    with np.load(SRGAN_FIXTURE) as data:
+        fixture = {key: data[key] for key in data.files}
+    config = json.loads(str(fixture.pop("config")))["srgan"]
+    networks = {"generator": build_model(config["generator"], dtype=dtype),
+                "discriminator": build_model(config["discriminator"], dtype=dtype)}
+    for prefix, network in networks.items():
+        state = {}
+        for key, value in fixture.items():
+            kind, _, rest = key.partition(".")
+            if kind in ("param", "buffer_before") and rest.startswith(prefix + "."):
+                state[rest.removeprefix(prefix + ".")] = value.astype(dtype) if value.dtype.kind == "f" else value
+        network.load_state_dict(state)  # every key must be there: the names are PyTorch's
+        network.train()
+    generator, discriminator = networks["generator"], networks["discriminator"]
+    criterion = BCEWithLogitsLoss()
+
+    def close(actual, key):
+        assert actual.dtype == dtype, key
+        np.testing.assert_allclose(actual, fixture[key], rtol=rtol, atol=atol, err_msg=key)
+
+    fake = generator.forward(fixture["input"].astype(dtype))
+    close(fake, "output")
+    logits = discriminator.forward(fake)
+    close(logits, "logits")
+    loss = criterion.forward(logits, np.ones_like(logits))
+    np.testing.assert_allclose(loss, fixture["loss"], rtol=rtol, err_msg="loss")
+    grad_fake = discriminator.backward(criterion.backward())  # the adversarial gradient, per pixel of G(x)
+    close(grad_fake, "grad_output")
+    close(generator.backward(grad_fake), "grad_input")
+
+    for prefix, network in networks.items():
+        params = dict(network.named_parameters())
+        expected = sorted(key.removeprefix(f"grad.{prefix}.") for key in fixture if key.startswith(f"grad.{prefix}."))
+        assert sorted(params) == expected, prefix
+        for name, param in params.items():
+            close(param.grad, f"grad.{prefix}.{name}")
+        for name, buffer in network.named_buffers():
+            key = f"buffer_after.{prefix}.{name}"
+            if buffer.dtype.kind == "f":
+                close(buffer, key)
+            else:
+                np.testing.assert_array_equal(buffer, fixture[key], err_msg=key)

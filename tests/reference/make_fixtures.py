@@ -15,15 +15,26 @@ in float64. A layer fixture stores, under names that tinysr shares with PyTorch:
 
 ``tests/test_reference.py`` rebuilds each layer in tinysr, loads the same parameters and checks
 every array. Inputs hold some exact zeros, so the sub-gradient conventions at kinks are pinned too.
+
+``srgan_tiny.npz`` is a whole network pair instead of one layer: a tiny SRResNet feeding a tiny
+Discriminator (built by tinysr, so that tinysr's own initial weights are used, and copied into the
+same networks written in PyTorch, ``torch_srgan.py``), through the generator's adversarial loss.
+
+Make one group only with ``python tests/reference/make_fixtures.py srgan`` (groups: layers,
+losses, optimizers, srgan; all of them by default). Every fixture is reproduced byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch_srgan import TorchDiscriminator, TorchSRResNet, load_tinysr_state
+
+from tinysr.models import Discriminator, SRResNet
 
 HERE = Path(__file__).parent
 torch.set_default_dtype(torch.float64)
@@ -159,7 +170,57 @@ def optimizers() -> None:
     optimizer_fixture("sgd_plain", "SGD", {"lr": 0.05})
 
 
+def srgan(seed: int = 11) -> None:
+    """The generator's adversarial loss ``BCEWithLogits(D(G(x)), 1)``, forward and backward, in training mode.
+
+    G is ``SRResNet(scale=2, num_blocks=1, num_features=8)`` on a batch of three 8x8 LR crops, D is
+    ``Discriminator(hr_size=16, num_features=1)`` (channels 1, 1, 2, 2, 4, 4, 8, 8; BatchNorm's
+    statistics at its last, 1x1 layer come from the 3 crops). The file must stay small (every
+    gradient is stored in float64, and D's ``Linear(8, 1024)`` alone has 9,216 parameters), hence
+    the narrow D and one residual block.
+
+    The weights are tinysr's initial ones, rounded to float16 so that they are stored exactly in
+    2 bytes each; both libraries then run in float64. Stored, with ``generator.`` and
+    ``discriminator.`` prefixes: ``param.*`` and ``buffer_before.*`` (the two state dicts),
+    ``input`` (the LR batch), ``output`` (G(x)), ``logits`` (D(G(x))), ``loss``, ``grad_output``
+    (dL/dG(x): what D's backward hands to G's), ``grad_input`` (dL/dx), ``grad.*`` (every parameter
+    of both networks) and ``buffer_after.*`` (the running statistics after the forward pass).
+    """
+    generator = SRResNet(scale=2, num_blocks=1, num_features=8, rng=seed)
+    discriminator = Discriminator(hr_size=16, num_features=1, rng=seed + 1)
+    torch_generator, torch_discriminator = TorchSRResNet(2, 1, 8), TorchDiscriminator(16, 1)
+    arrays = {}
+    for prefix, ours, theirs in (("generator", generator, torch_generator),
+                                 ("discriminator", discriminator, torch_discriminator)):
+        parameters = dict(ours.named_parameters())
+        state = {key: value.astype(np.float16) if key in parameters else value
+                 for key, value in ours.state_dict().items()}
+        load_tinysr_state(theirs, state)  # the key names are the same in both libraries: checked here
+        theirs.train()
+        for key, value in state.items():
+            arrays[f"{'param' if key in parameters else 'buffer_before'}.{prefix}.{key}"] = value
+    x = torch.from_numpy(np.random.default_rng(seed).uniform(0.0, 1.0, (3, 3, 8, 8))).requires_grad_(True)
+    fake = torch_generator(x)
+    fake.retain_grad()
+    logits = torch_discriminator(fake)
+    loss = torch.nn.BCEWithLogitsLoss()(logits, torch.ones_like(logits))
+    loss.backward()
+    results = {"input": x.detach(), "output": fake.detach(), "logits": logits.detach(), "loss": loss.detach(),
+               "grad_input": x.grad, "grad_output": fake.grad}
+    for prefix, module in (("generator", torch_generator), ("discriminator", torch_discriminator)):
+        results.update({f"grad.{prefix}.{n}": p.grad for n, p in module.named_parameters()})
+        results.update({f"buffer_after.{prefix}.{n}": b.clone() for n, b in module.named_buffers()})
+    arrays.update({key: value.numpy() for key, value in results.items()})
+    config = {"srgan": {"generator": generator.config, "discriminator": discriminator.config, "training": True,
+                        "criterion": "BCEWithLogitsLoss", "target": 1.0}}
+    np.savez_compressed(HERE / "srgan_tiny.npz", config=np.array(json.dumps(config)), **arrays)
+    print("wrote srgan_tiny.npz")
+
+
+GROUPS = {"layers": layers, "losses": losses, "optimizers": optimizers, "srgan": srgan}
+
 if __name__ == "__main__":
-    layers()
-    losses()
-    optimizers()
+    for group in sys.argv[1:] or GROUPS:
+        if group not in GROUPS:
+            raise SystemExit(f"make_fixtures.py: unknown group {group!r}, expected some of {', '.join(GROUPS)}")
+        GROUPS[group]()
