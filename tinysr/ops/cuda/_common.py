@@ -1,0 +1,145 @@
+"""What every numba.cuda kernel of tinysr shares: the block size, input checks, and the block-wide sum.
+
+How a CPU loop becomes a CUDA launch
+------------------------------------
+A Numba CPU kernel runs ``for i in prange(n)`` on a few cores. A CUDA kernel runs the *body* of
+that loop once per thread, on thousands of threads at once: the launch
+``kernel[n_blocks, THREADS](args)`` starts ``n_blocks`` blocks of ``THREADS`` threads each, and
+thread ``threadIdx.x`` of block ``blockIdx.x`` takes ``i = blockIdx.x * THREADS + threadIdx.x``
+(``cuda.grid(1)``). ``blocks(n)`` rounds the block count up, so the last block has threads past
+the end, and every kernel starts with ``if i < n``.
+
+Threads of one block can share fast on-chip memory (``cuda.shared.array``) and wait for each
+other (``cuda.syncthreads()``); threads of different blocks cannot. So a sum over many values is
+done in two steps: each thread adds up its own values (a grid-stride loop: thread t takes
+t, t + THREADS, ...), then the block adds up its threads' partial sums in shared memory
+(``block_sum``, a tree: 256 -> 128 -> ... -> 1 in 8 steps). Partial sums are kept per block and
+added up by a second, small kernel, never with ``+=`` into one cell from many threads (a race,
+and atomics would make the result depend on the order threads happen to run in).
+
+The CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs every CUDA thread as a Python thread, so
+there the blocks are smaller (``THREADS = 64`` instead of 256, and smaller convolution tiles):
+the same kernels, only cheaper to simulate.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import config, cuda
+
+from tinysr._validation import FLOAT_DTYPES
+
+#: True under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 when numba was imported)
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+#: threads per block of the one-dimensional kernels (a power of two, for ``block_sum``)
+THREADS = 64 if SIMULATOR else 256
+
+#: most blocks a grid-stride reduction starts (each then loops over its share of the values)
+MAX_REDUCTION_BLOCKS = 8 if SIMULATOR else 1024
+
+
+def blocks(n: int) -> int:
+    """Blocks of ``THREADS`` threads needed for one thread per element of ``n`` (at least 1)."""
+    return max(1, math.ceil(n / THREADS))
+
+
+def reduction_blocks(n: int) -> int:
+    """Blocks for a grid-stride sum over ``n`` values: enough to fill the GPU, at most one per THREADS values."""
+    return min(blocks(n), MAX_REDUCTION_BLOCKS)
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def check_device_array(x, *, name: str, op: str, ndim: int | None = None):
+    """Return ``x`` if it is a C-contiguous float32/float64 device array (with ``ndim`` dimensions), else raise.
+
+    The CUDA tier's counterpart of ``tinysr._validation.check_float_array``: a NumPy array here
+    means that one argument was left on the host.
+    """
+    if not getattr(x, "__cuda_ndarray__", False):
+        raise TypeError(
+            f"{op}: expected {name} on the GPU (a numba.cuda device array) like the other inputs, "
+            f"got {type(x).__name__}; move it with tinysr.to_device({name}, 'cuda')"
+        )
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: expected {name} with dtype float32 or float64, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{op}: expected {name} with {ndim} dimensions, got {x.ndim} dimensions with shape {x.shape}")
+    if not x.is_c_contiguous():
+        raise ValueError(
+            f"{op}: expected a C-contiguous device array for {name}, got a strided view of shape {x.shape} "
+            "(a slice of a device array); copy it into a fresh array first"
+        )
+    return x
+
+
+def check_grad_output(grad_output, shape: tuple, dtype, op: str):
+    """The upstream gradient of a backward pass on the GPU: a device array with the output's shape and dtype."""
+    check_device_array(grad_output, name="grad_output", op=op)
+    if grad_output.dtype != dtype:
+        raise TypeError(f"{op}: expected grad_output with dtype {dtype} to match the forward input, "
+                        f"got dtype {grad_output.dtype}")
+    if tuple(grad_output.shape) != tuple(shape):
+        raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
+    return grad_output
+
+
+def empty(shape, dtype):
+    """An uninitialised device array (``numpy.empty`` on the GPU)."""
+    return cuda.device_array(shape, dtype=dtype)
+
+
+def empty_like(x):
+    return cuda.device_array(x.shape, dtype=x.dtype)
+
+
+# --------------------------------------------------------------------------- sums
+
+
+@cuda.jit(device=True)
+def block_sum(partial, value):
+    """Sum ``value`` over the THREADS threads of a block; every thread gets the total.
+
+    ``partial`` is a shared array of THREADS cells. Step s adds the upper half of the live
+    cells onto the lower half (cell t += cell t + stride), halving ``stride`` until cell 0 holds
+    the total: log2(THREADS) steps instead of THREADS - 1 additions in a row. Every thread of
+    the block must call it (``syncthreads`` waits for all of them).
+    """
+    t = cuda.threadIdx.x
+    partial[t] = value
+    cuda.syncthreads()
+    stride = THREADS // 2
+    while stride > 0:
+        if t < stride:
+            partial[t] += partial[t + stride]
+        cuda.syncthreads()
+        stride //= 2
+    total = partial[0]
+    cuda.syncthreads()  # nobody may overwrite partial[0] (in a next call) before everyone has read it
+    return total
+
+
+@cuda.jit
+def sum_kernel(values, out):
+    """``out[0] = sum(values)`` in float64, by one block: the second step of a two-step sum.
+
+    values (n,) holds the partial sums of the blocks of the first step; thread t adds
+    values[t], values[t + THREADS], ..., then ``block_sum`` adds the threads' sums.
+    """
+    partial = cuda.shared.array(THREADS, dtype=values.dtype)
+    total = 0.0
+    for i in range(cuda.threadIdx.x, values.size, THREADS):
+        total += values[i]
+    total = block_sum(partial, total)
+    if cuda.threadIdx.x == 0:
+        out[0] = total
+
+
+def sum_to_host(partials) -> float:
+    """Add up a float64 device array of partial sums on the GPU and copy the one number back."""
+    result = cuda.device_array(1, dtype=partials.dtype)
+    sum_kernel[1, THREADS](partials, result)
+    return float(result.copy_to_host()[0])
