@@ -225,6 +225,8 @@ def test_srgan_step_hands_each_network_the_gradient_of_its_own_loss():
     rng = np.random.default_rng(8)
     lr, hr = rng.uniform(0.0, 1.0, (4, 3, 8, 8)), rng.uniform(0.0, 1.0, (4, 3, 16, 16))
     generator_before, discriminator_before = copy.deepcopy(generator), copy.deepcopy(discriminator)
+    for p in generator.parameters() + discriminator.parameters():  # stale gradients: each step must clear them
+        p.grad[...] = rng.standard_normal(p.shape)
     weight, learning_rate = 0.3, 0.05
     record = RecordingOptimizer(generator.parameters())
     losses = srgan_step(generator, discriminator, record, SGD(discriminator.parameters(), lr=learning_rate),

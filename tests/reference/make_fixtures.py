@@ -170,6 +170,21 @@ def optimizers() -> None:
     optimizer_fixture("sgd_plain", "SGD", {"lr": 0.05})
 
 
+def _off_special_values(state: dict, rng: np.random.Generator) -> dict:
+    """Batch-norm gamma, beta and running statistics, PReLU slopes and conv weights moved to random values."""
+    moved = dict(state)
+    batchnorm = {"weight": (0.5, 1.5), "bias": (-0.2, 0.2), "running_mean": (-0.5, 0.5), "running_var": (0.5, 2.0)}
+    for key, value in state.items():
+        layer, _, name = key.rpartition(".")
+        if f"{layer}.running_mean" in state:  # a BatchNorm2d
+            moved[key] = rng.uniform(*batchnorm[name], value.shape) if name in batchnorm else np.array(5)
+        elif name == "weight" and value.shape == (1,):  # a PReLU's shared slope (0.25 at first)
+            moved[key] = rng.uniform(0.05, 0.5, 1)
+        elif name == "weight" and value.ndim == 4:  # a convolution; this also breaks ICNR's equal kernels
+            moved[key] = value * rng.uniform(0.5, 1.5, value.shape)
+    return moved
+
+
 def srgan(seed: int = 11) -> None:
     """The generator's adversarial loss ``BCEWithLogits(D(G(x)), 1)``, forward and backward, in training mode.
 
@@ -179,8 +194,10 @@ def srgan(seed: int = 11) -> None:
     gradient is stored in float64, and D's ``Linear(8, 1024)`` alone has 9,216 parameters), hence
     the narrow D and one residual block.
 
-    The weights are tinysr's initial ones, rounded to float16 so that they are stored exactly in
-    2 bytes each; both libraries then run in float64. Stored, with ``generator.`` and
+    The weights are tinysr's initial ones moved off their special values (at batch-norm gamma = 1,
+    beta = 0 and ICNR's equal sub-pixel kernels some wrong formulas give right answers), then
+    rounded to float16 so that they are stored exactly in 2 bytes each; the running statistics
+    start away from 0 and 1. Both libraries then run in float64. Stored, with ``generator.`` and
     ``discriminator.`` prefixes: ``param.*`` and ``buffer_before.*`` (the two state dicts),
     ``input`` (the LR batch), ``output`` (G(x)), ``logits`` (D(G(x))), ``loss``, ``grad_output``
     (dL/dG(x): what D's backward hands to G's), ``grad_input`` (dL/dx), ``grad.*`` (every parameter
@@ -189,17 +206,18 @@ def srgan(seed: int = 11) -> None:
     generator = SRResNet(scale=2, num_blocks=1, num_features=8, rng=seed)
     discriminator = Discriminator(hr_size=16, num_features=1, rng=seed + 1)
     torch_generator, torch_discriminator = TorchSRResNet(2, 1, 8), TorchDiscriminator(16, 1)
+    rng = np.random.default_rng(seed)
     arrays = {}
     for prefix, ours, theirs in (("generator", generator, torch_generator),
                                  ("discriminator", discriminator, torch_discriminator)):
         parameters = dict(ours.named_parameters())
-        state = {key: value.astype(np.float16) if key in parameters else value
-                 for key, value in ours.state_dict().items()}
+        state = _off_special_values(ours.state_dict(), rng)
+        state = {key: value.astype(np.float16) if key in parameters else value for key, value in state.items()}
         load_tinysr_state(theirs, state)  # the key names are the same in both libraries: checked here
         theirs.train()
         for key, value in state.items():
             arrays[f"{'param' if key in parameters else 'buffer_before'}.{prefix}.{key}"] = value
-    x = torch.from_numpy(np.random.default_rng(seed).uniform(0.0, 1.0, (3, 3, 8, 8))).requires_grad_(True)
+    x = torch.from_numpy(np.random.default_rng(seed + 2).uniform(0.0, 1.0, (3, 3, 8, 8))).requires_grad_(True)
     fake = torch_generator(x)
     fake.retain_grad()
     logits = torch_discriminator(fake)
