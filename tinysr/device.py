@@ -37,12 +37,16 @@ import numpy as np
 __all__ = [
     "DEVICES",
     "DeviceError",
+    "add_into",
     "check_device",
+    "copy",
     "cuda_available",
     "cuda_tier",
     "device_of",
+    "fill",
     "is_device_array",
     "to_device",
+    "zeros_like",
 ]
 
 #: the device names tinysr knows
@@ -126,3 +130,37 @@ def cuda_tier(op_file: str):
     Imported on first use, so that the CPU tiers never import numba.cuda.
     """
     return importlib.import_module(f"tinysr.ops.cuda.{op_file}")
+
+
+# --------------------------------------------------------------------------- on either device
+# What layers and optimizers need beyond the ops, for NumPy and device arrays alike: on the host
+# these are one NumPy expression, on the GPU a small kernel of tinysr/ops/cuda/arrays.py.
+
+
+def zeros_like(x):
+    """``numpy.zeros_like(x)`` on the device of ``x``."""
+    return cuda_tier("arrays").zeros_like(x) if is_device_array(x) else np.zeros_like(x)
+
+
+def fill(x, value) -> None:
+    """``x[...] = value``, in place, on the device of ``x``."""
+    if is_device_array(x):
+        cuda_tier("arrays").fill(x, value)
+    else:
+        x[...] = value
+
+
+def add_into(target, source) -> None:
+    """``target += source``, in place; both on the same device (a gradient into ``Parameter.grad``)."""
+    if device_of(target) != device_of(source):
+        raise ValueError(f"add_into: expected source on the device of target ({device_of(target)}), "
+                         f"got source on {device_of(source)}")
+    if is_device_array(target):
+        cuda_tier("arrays").add_into(target, source)
+    else:
+        target += source
+
+
+def copy(x):
+    """A fresh copy of ``x`` on its device (``x.copy()``)."""
+    return cuda_tier("arrays").copy(x) if is_device_array(x) else x.copy()

@@ -18,6 +18,8 @@ The update of one parameter is an op with two tiers of one signature, like every
 ``sgd_step_reference`` / ``sgd_step_numba`` and ``adam_step_reference`` / ``adam_step_numba``.
 The reference tier is NumPy array arithmetic; the Numba tier a single loop over the flat arrays
 that does the same operations in the same order (in float64 the two agree to the last bit).
+Parameters on the GPU (``model.to("cuda")``) are updated by the numba.cuda tier,
+``tinysr/ops/cuda/optim.py``, and their state (moments, momentum) lives on the GPU too.
 
 How close to PyTorch (checked against torch 2.13 on CPU): the formulas, the order of the
 operations and every convention below are PyTorch's; the results agree to ~1e-15 relative in
@@ -35,6 +37,7 @@ from collections.abc import Iterable
 import numpy as np
 from numba import njit
 
+from tinysr.device import cuda_tier, device_of, is_device_array, to_device, zeros_like
 from tinysr.nn.module import Parameter
 
 __all__ = [
@@ -170,8 +173,19 @@ def adam_step_numba(
     )
 
 
-_SGD_STEP = {"reference": sgd_step_reference, "numba": sgd_step_numba}
-_ADAM_STEP = {"reference": adam_step_reference, "numba": adam_step_numba}
+def sgd_step_cuda(param, grad, momentum_buffer, step: int, lr: float, momentum: float, weight_decay: float) -> None:
+    """numba.cuda tier of :func:`sgd_step_reference`, for device arrays (``tinysr/ops/cuda/optim.py``)."""
+    cuda_tier("optim").sgd_step(param, grad, momentum_buffer, step, lr, momentum, weight_decay)
+
+
+def adam_step_cuda(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: float, beta2: float, eps: float,
+                   weight_decay: float) -> None:
+    """numba.cuda tier of :func:`adam_step_reference`, for device arrays (``tinysr/ops/cuda/optim.py``)."""
+    cuda_tier("optim").adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+
+
+_SGD_STEP = {"reference": sgd_step_reference, "numba": sgd_step_numba, "cuda": sgd_step_cuda}
+_ADAM_STEP = {"reference": adam_step_reference, "numba": adam_step_numba, "cuda": adam_step_cuda}
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -191,6 +205,13 @@ def _check_real(value, *, name: str, optimizer: str, low: float = 0.0, below: fl
 
 
 # --------------------------------------------------------------------------- optimizers
+
+
+def _host_copy(value):
+    """A NumPy copy of a host or device array; anything else (the step count) as it is."""
+    if is_device_array(value):
+        return value.copy_to_host()
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 class Optimizer:
@@ -245,10 +266,12 @@ class Optimizer:
             {"state": {0: {"step": 3, "exp_avg": array, ...}, ...},
              "param_groups": [{"lr": 0.001, ..., "params": [0, 1, ...]}]}
 
-        Loading it into an optimizer over the same parameters continues bit for bit.
+        Loading it into an optimizer over the same parameters continues bit for bit. The arrays
+        are NumPy copies, also for parameters on the GPU (their state moves back there at the
+        next ``step``).
         """
         state = {
-            i: {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in s.items()}
+            i: {key: _host_copy(value) for key, value in s.items()}
             for i, s in self.state.items()
         }
         group = {name: getattr(self, name) for name in self._hyperparameter_names}
@@ -293,29 +316,38 @@ class Optimizer:
 
     # -- helpers for subclasses ------------------------------------------------------------
     def _prepare(self, i: int, p: Parameter, buffers: tuple[str, ...]) -> dict:
-        """Check ``p`` before an update and return its state, created at the first step."""
+        """Check ``p`` before an update and return its state, created at the first step on ``p``'s device."""
         name = type(self).__name__
         data = p.data
-        if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
+        on_gpu = is_device_array(data)
+        if not (isinstance(data, np.ndarray) or on_gpu) or data.dtype not in (np.float32, np.float64):
             raise TypeError(f"{name}: parameter {i} must hold a float32 or float64 array, got {data!r}")
-        if not data.flags.c_contiguous:
+        if not (data.is_c_contiguous() if on_gpu else data.flags.c_contiguous):
             raise ValueError(f"{name}: parameter {i}'s data must be C-contiguous to be updated in place")
-        if p.grad.shape != data.shape or p.grad.dtype != data.dtype:
+        if tuple(p.grad.shape) != tuple(data.shape) or p.grad.dtype != data.dtype:
             raise ValueError(
                 f"{name}: parameter {i} has data of shape {data.shape} and dtype {data.dtype} but grad of "
                 f"shape {p.grad.shape} and dtype {p.grad.dtype}"
             )
+        if device_of(p.grad) != device_of(data):
+            raise ValueError(f"{name}: parameter {i} has data on {device_of(data)} but grad on {device_of(p.grad)}")
         state = self.state.get(i)
         if state is None:
-            state = {"step": 0, **{key: np.zeros_like(data) for key in buffers}}
+            state = {"step": 0, **{key: zeros_like(data) for key in buffers}}
             self.state[i] = state
         for key in buffers:
-            if state[key].shape != data.shape or state[key].dtype != data.dtype:
+            if tuple(state[key].shape) != tuple(data.shape) or state[key].dtype != data.dtype:
                 raise TypeError(
                     f"{name}: parameter {i} is now {data.dtype} {data.shape} but its {key} is "
                     f"{state[key].dtype} {state[key].shape}; convert a model before building its optimizer"
                 )
+            if device_of(state[key]) != device_of(data):  # e.g. loaded from a checkpoint, or after model.to()
+                state[key] = to_device(state[key], device_of(data))
         return state
+
+    def _tier(self, p: Parameter) -> str:
+        """The tier that updates ``p``: "cuda" for a parameter on the GPU, else the optimizer's backend."""
+        return "cuda" if is_device_array(p.data) else self.backend
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._hyperparameter_names)
@@ -349,10 +381,10 @@ class SGD(Optimizer):
         }
 
     def step(self) -> None:
-        update = _SGD_STEP[self.backend]
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("momentum_buffer",))
             state["step"] += 1
+            update = _SGD_STEP[self._tier(p)]
             update(p.data, p.grad, state["momentum_buffer"], state["step"],
                    self.lr, self.momentum, self.weight_decay)
 
@@ -392,10 +424,10 @@ class Adam(Optimizer):
         }
 
     def step(self) -> None:
-        update = _ADAM_STEP[self.backend]
         beta1, beta2 = self.betas
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("exp_avg", "exp_avg_sq"))
             state["step"] += 1
+            update = _ADAM_STEP[self._tier(p)]
             update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
                    self.lr, beta1, beta2, self.eps, self.weight_decay)

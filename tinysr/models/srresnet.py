@@ -119,7 +119,7 @@ class SRResNet(Module):
         grad_sum = self.upsample.backward(self.tail.backward(grad_output))
         grad_skip, grad_trunk = add_backward(grad_sum, self._require_cache())
         # the gradient reaches head twice, along the long skip and through the blocks, and the two add
-        grad_head = grad_skip + self.blocks.backward(self.trunk.backward(grad_trunk))
+        grad_head, _ = add_forward(grad_skip, self.blocks.backward(self.trunk.backward(grad_trunk)))
         return self.head.backward(grad_head)
 
     def num_parameters(self) -> int:

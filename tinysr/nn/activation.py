@@ -70,7 +70,7 @@ class PReLU(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         grad_input, grad_weight = ops.prelu_backward(grad_output, self._require_cache())
-        self.weight.grad += grad_weight
+        self.weight.accumulate_grad(grad_weight)
         return grad_input
 
     def extra_repr(self) -> str:

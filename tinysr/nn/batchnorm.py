@@ -57,8 +57,8 @@ class BatchNorm2d(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         grad_input, grad_weight, grad_bias = batch_norm2d_backward(grad_output, self._require_cache())
-        self.weight.grad += grad_weight
-        self.bias.grad += grad_bias
+        self.weight.accumulate_grad(grad_weight)
+        self.bias.accumulate_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:

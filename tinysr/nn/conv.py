@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinysr._validation import pair
+from tinysr.device import cuda_tier, is_device_array
 from tinysr.nn._checks import check_layer_input
 from tinysr.nn.init import bias_uniform, get_rng, kaiming_uniform
 from tinysr.nn.module import Module, Parameter
@@ -58,20 +59,18 @@ class Conv2d(Module):
         bias = None if self.bias is None else self.bias.data
         extra_h, extra_w = self._extra_padding
         if extra_h or extra_w:  # "same" with an even kernel: the op pads symmetrically, so add the rest here
-            x = np.pad(x, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
+            x = _pad_bottom_right(x, extra_h, extra_w)
         out, self._cache = conv2d_forward(x, self.weight.data, bias, self.stride, self.padding)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         grad_input, grad_weight, grad_bias = conv2d_backward(grad_output, self._require_cache())
-        self.weight.grad += grad_weight
+        self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
-            self.bias.grad += grad_bias
+            self.bias.accumulate_grad(grad_bias)
         extra_h, extra_w = self._extra_padding
         if extra_h or extra_w:  # the padded zeros are not inputs: drop their gradient
-            grad_input = np.ascontiguousarray(
-                grad_input[:, :, : grad_input.shape[2] - extra_h, : grad_input.shape[3] - extra_w]
-            )
+            grad_input = _crop_bottom_right(grad_input, extra_h, extra_w)
         return grad_input
 
     def extra_repr(self) -> str:
@@ -83,6 +82,20 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+def _pad_bottom_right(x, extra_h: int, extra_w: int):
+    """x (N, C, H, W) with ``extra_h`` zero rows below and ``extra_w`` zero columns on the right."""
+    if is_device_array(x):
+        return cuda_tier("arrays").pad_bottom_right(x, extra_h, extra_w)
+    return np.pad(x, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
+
+
+def _crop_bottom_right(x, extra_h: int, extra_w: int):
+    """x (N, C, H, W) without its last ``extra_h`` rows and ``extra_w`` columns, C-contiguous."""
+    if is_device_array(x):
+        return cuda_tier("arrays").crop_bottom_right(x, extra_h, extra_w)
+    return np.ascontiguousarray(x[:, :, : x.shape[2] - extra_h, : x.shape[3] - extra_w])
 
 
 def _resolve_padding(padding, kernel_size: tuple[int, int], stride: tuple[int, int]):

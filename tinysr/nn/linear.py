@@ -44,9 +44,9 @@ class Linear(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         grad_input, grad_weight, grad_bias = linear_backward(grad_output, self._require_cache())
-        self.weight.grad += grad_weight
+        self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
-            self.bias.grad += grad_bias
+            self.bias.accumulate_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:

@@ -8,6 +8,9 @@ There is no autograd. A module is a plain class with two methods:
 
 Chaining modules is the chain rule written out by hand: ``Sequential.backward`` calls each
 child's ``backward`` in reverse order, passing the gradient along.
+
+``module.to("cuda")`` moves every parameter, gradient and floating-point buffer to the GPU (as
+numba.cuda device arrays); the ops then run their numba.cuda kernels (see ``tinysr.device``).
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from tinysr.device import add_into, check_device, device_of, fill, is_device_array, to_device, zeros_like
+
 
 class Parameter:
     """A trainable array: ``data`` holds the values, ``grad`` accumulates dL/d(data).
 
     ``grad`` has the shape and dtype of ``data`` and starts at zero; ``backward`` adds into it
-    and ``optimizer.zero_grad()`` clears it.
+    (``accumulate_grad``) and ``optimizer.zero_grad()`` clears it. Both live on one device: host
+    memory (NumPy arrays) or the GPU (numba.cuda device arrays, after ``Module.to("cuda")``).
     """
 
     def __init__(self, data: np.ndarray):
-        self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self.data = data if is_device_array(data) else np.ascontiguousarray(data)
+        self.grad = zeros_like(self.data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -36,11 +42,21 @@ class Parameter:
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
+    @property
+    def device(self) -> str:
+        """``"cpu"`` or ``"cuda"``: where ``data`` and ``grad`` are."""
+        return device_of(self.data)
+
     def zero_grad(self) -> None:
-        self.grad[...] = 0
+        fill(self.grad, 0)
+
+    def accumulate_grad(self, gradient) -> None:
+        """``grad += gradient`` (in place, on the parameter's device): how ``backward`` hands in dL/d(data)."""
+        add_into(self.grad, gradient)
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+        where = ", device='cuda'" if is_device_array(self.data) else ""
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{where})"
 
 
 class Module:
@@ -118,18 +134,44 @@ class Module:
 
         The ``Parameter`` objects stay the same (so an optimizer built earlier still holds them);
         their ``data`` is converted, gradients are reset to zero and forward caches are dropped.
+        Arrays stay on their device (on the GPU the conversion goes through the host once).
         Returns ``self``.
         """
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"{type(self).__name__}.astype: expected float32 or float64, got {dtype}")
+
+        def converted(array):
+            return to_device(to_device(array, "cpu").astype(dtype), device_of(array))
+
         for module in self.modules():
             for name, value in list(vars(module).items()):
                 if isinstance(value, Parameter):
-                    value.data = value.data.astype(dtype)
-                    value.grad = np.zeros_like(value.data)
-                elif name in module._buffers and np.asarray(value).dtype.kind == "f":
-                    setattr(module, name, np.asarray(value, dtype=dtype).copy())
+                    value.data = converted(value.data)
+                    value.grad = zeros_like(value.data)
+                elif name in module._buffers and value.dtype.kind == "f":
+                    setattr(module, name, converted(value))  # a fresh array: astype copies
+            module._cache = None
+        return self
+
+    # -- device ----------------------------------------------------------------------------
+    def to(self, device: str) -> Module:
+        """Move every parameter, its gradient and every floating-point buffer to ``device``, in place.
+
+        ``device`` is ``"cuda"`` (numba.cuda device arrays: forward, backward and the optimizer
+        step then run on the GPU) or ``"cpu"`` (NumPy arrays). Like ``astype``, the ``Parameter``
+        objects stay the same and forward caches are dropped. Integer buffers (BatchNorm's
+        ``num_batches_tracked``, a counter) stay on the host. Raises ``tinysr.device.DeviceError``
+        for ``"cuda"`` without a usable GPU. Returns ``self``.
+        """
+        check_device(device)
+        for module in self.modules():
+            for name, value in list(vars(module).items()):
+                if isinstance(value, Parameter):
+                    value.data = to_device(value.data, device)
+                    value.grad = to_device(value.grad, device)
+                elif name in module._buffers and value.dtype.kind == "f":
+                    setattr(module, name, to_device(value, device))
             module._cache = None
         return self
 
@@ -141,9 +183,9 @@ class Module:
 
     # -- saving and loading ----------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter's data and every buffer, keyed as in PyTorch."""
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        """Copies of every parameter's data and every buffer, keyed as in PyTorch; NumPy arrays on any device."""
+        state = {name: _host_copy(p.data) for name, p in self.named_parameters()}
+        state.update({name: _host_copy(b) for name, b in self.named_buffers()})
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -166,13 +208,13 @@ class Module:
         params = dict(self.named_parameters())
         for name in own:
             if name in params:
-                params[name].data[...] = state[name]
+                _copy_into(params[name].data, state[name])
             else:
                 *path, attr = name.split(".")
                 owner = self
                 for step in path:
                     owner = getattr(owner, step)
-                getattr(owner, attr)[...] = state[name]
+                _copy_into(getattr(owner, attr), state[name])
 
     # -- helpers for subclasses ------------------------------------------------------------
     def _require_cache(self):
@@ -198,6 +240,19 @@ class Module:
             lines.append(f"  ({name}): {child_repr}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _host_copy(array) -> np.ndarray:
+    """A NumPy copy of a host or device array."""
+    return array.copy_to_host() if is_device_array(array) else np.array(array, copy=True)
+
+
+def _copy_into(target, values) -> None:
+    """``target[...] = values`` (cast to target's dtype), for a host or a device ``target``."""
+    if is_device_array(target):
+        target.copy_to_device(np.ascontiguousarray(to_device(values, "cpu"), dtype=target.dtype))
+    else:
+        target[...] = values
 
 
 class Sequential(Module):

@@ -33,4 +33,5 @@ class Residual(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         grad_skip, grad_body = add_backward(grad_output, self._require_cache())
-        return grad_skip + self.body.backward(grad_body)
+        grad_input, _ = add_forward(grad_skip, self.body.backward(grad_body))  # the two paths' gradients add
+        return grad_input

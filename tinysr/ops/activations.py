@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_grad_output, check_same_dtype, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = [
     "leaky_relu_backward",
@@ -122,6 +123,8 @@ def relu_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x,)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").relu_forward(x)
     x = _check_input(x, "relu")
     out = pick_tier(_RELU_FORWARD, backend, "relu")(x)
     return out, (x,)
@@ -129,6 +132,8 @@ def relu_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
 
 def relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`relu_forward`: ``grad_input = grad_output * [x > 0]``, shaped like ``x``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").relu_backward(grad_output, cache)
     (x,) = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "relu")
     return pick_tier(_RELU_BACKWARD, backend, "relu")(grad_output, x)
@@ -195,6 +200,8 @@ def leaky_relu_forward(
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x, negative_slope)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").leaky_relu_forward(x, negative_slope)
     negative_slope = _check_slope(negative_slope, "leaky_relu")
     x = _check_input(x, "leaky_relu")
     out = pick_tier(_LEAKY_FORWARD, backend, "leaky_relu")(x, negative_slope)
@@ -203,6 +210,8 @@ def leaky_relu_forward(
 
 def leaky_relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`leaky_relu_forward`, shaped like ``x``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").leaky_relu_backward(grad_output, cache)
     x, negative_slope = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "leaky_relu")
     return pick_tier(_LEAKY_BACKWARD, backend, "leaky_relu")(grad_output, x, negative_slope)
@@ -315,6 +324,8 @@ def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str = "numba") 
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x, weight)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").prelu_forward(x, weight)
     x = check_float_array(x, name="x", layer="prelu")
     check_float_array(weight, name="weight", layer="prelu")
     if x.ndim < 2:
@@ -336,6 +347,8 @@ def prelu_backward(
     grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`prelu_forward`: ``(grad_input, grad_weight)`` shaped like ``x`` and ``weight``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").prelu_backward(grad_output, cache)
     x, weight = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "prelu")
     return pick_tier(_PRELU_BACKWARD, backend, "prelu")(grad_output, x, weight)
@@ -405,6 +418,8 @@ def sigmoid_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").sigmoid_forward(x)
     x = _check_input(x, "sigmoid")
     out = pick_tier(_SIGMOID_FORWARD, backend, "sigmoid")(x)
     return out, (out,)
@@ -412,6 +427,8 @@ def sigmoid_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
 
 def sigmoid_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`sigmoid_forward`: ``grad_output * out * (1 - out)``, shaped like ``x``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").sigmoid_backward(grad_output, cache)
     (out,) = cache
     grad_output = check_grad_output(grad_output, out.shape, out.dtype, "sigmoid")
     return pick_tier(_SIGMOID_BACKWARD, backend, "sigmoid")(grad_output, out)
@@ -471,6 +488,8 @@ def tanh_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").tanh_forward(x)
     x = _check_input(x, "tanh")
     out = pick_tier(_TANH_FORWARD, backend, "tanh")(x)
     return out, (out,)
@@ -478,6 +497,8 @@ def tanh_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
 
 def tanh_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`tanh_forward`: ``grad_output * (1 - out**2)``, shaped like ``x``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+        return cuda_tier("activations").tanh_backward(grad_output, cache)
     (out,) = cache
     grad_output = check_grad_output(grad_output, out.shape, out.dtype, "tanh")
     return pick_tier(_TANH_BACKWARD, backend, "tanh")(grad_output, out)

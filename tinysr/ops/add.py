@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = ["add_backward", "add_forward"]
 
@@ -89,6 +90,8 @@ def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str = "numba") -> tupl
     Returns:
         ``(out, cache)``: ``out`` of the shape and dtype of ``a``; ``cache = (a.shape, a.dtype)``.
     """
+    if is_device_array(a):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
+        return cuda_tier("add").add_forward(a, b)
     check_float_array(a, name="a", layer=_OP)
     check_float_array(b, name="b", layer=_OP)
     check_same_dtype(_OP, a=a, b=b)
@@ -104,6 +107,8 @@ def add_backward(
     grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`add_forward`: ``(grad_a, grad_b) = (grad_output, grad_output)``, as copies."""
+    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
+        return cuda_tier("add").add_backward(grad_output, cache)
     shape, dtype = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
     if grad_output.shape != shape:

@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, check_shape, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
 
@@ -284,6 +285,9 @@ def batch_norm2d_forward(
         ``(out, cache)``: ``out`` of shape ``(N, C, H, W)``;
         ``cache = (x, weight, mean, inv_std, training)`` with float64 ``(C,)`` statistics.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
+        return cuda_tier("batchnorm").batch_norm2d_forward(x, weight, bias, running_mean, running_var, training,
+                                                           momentum, eps)
     layer = "batch_norm2d"
     check_float_array(x, name="x", layer=layer, ndim=4)
     channels = x.shape[1]
@@ -326,6 +330,8 @@ def batch_norm2d_backward(
 
     Shapes ``(N, C, H, W)``, ``(C,)``, ``(C,)``; the training or eval rule is the one of the forward pass.
     """
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
+        return cuda_tier("batchnorm").batch_norm2d_backward(grad_output, cache)
     x, weight, mean, inv_std, training = cache
     check_float_array(grad_output, name="grad_output", layer="batch_norm2d")
     if grad_output.dtype != x.dtype:

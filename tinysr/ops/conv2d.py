@@ -58,6 +58,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, check_shape, pair
+from tinysr.device import cuda_tier, is_device_array
 from tinysr.ops._blas import gemm, single_threaded_blas
 
 __all__ = [
@@ -463,6 +464,8 @@ def conv2d_forward(
     ``backend`` is "numba" (fast) or "reference" (NumPy). ``cache = (x, weight, has_bias, stride,
     padding)`` (contiguous arrays, normalised pairs) is what ``conv2d_backward`` needs.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
+        return cuda_tier("conv2d").conv2d_forward(x, weight, bias, stride, padding)
     x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
     weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
     if bias is not None:
@@ -504,6 +507,8 @@ def conv2d_backward(
     Shapes: grad_input like x (N, C_in, H, W), grad_weight like weight (C_out, C_in, kH, kW),
     grad_bias (C_out,) or None when the forward pass had no bias. Equations in the module docstring.
     """
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
+        return cuda_tier("conv2d").conv2d_backward(grad_output, cache)
     x, weight, _, (sh, sw), (ph, pw) = cache
     grad_output = check_float_array(grad_output, name="grad_output", layer=_LAYER, ndim=4)
     check_same_dtype(_LAYER, x=x, grad_output=grad_output)

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = ["flatten_backward", "flatten_forward"]
 
@@ -89,6 +90,8 @@ def flatten_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
         ``(out, cache)``: ``out`` of shape ``(N, prod(*))``, a new array in the dtype of ``x``;
         ``cache = (x.shape, x.dtype)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
+        return cuda_tier("flatten").flatten_forward(x)
     check_float_array(x, name="x", layer=_OP)
     if x.ndim < 2:
         raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
@@ -98,6 +101,8 @@ def flatten_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
 
 def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`flatten_forward`: ``grad_output`` ``(N, prod(*))`` reshaped to ``x.shape``."""
+    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
+        return cuda_tier("flatten").flatten_backward(grad_output, cache)
     in_shape, dtype = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
     expected = (in_shape[0], math.prod(in_shape[1:]))

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = ["linear_backward", "linear_forward"]
 
@@ -124,6 +125,8 @@ def linear_forward(
         ``(out, cache)``: ``out`` of shape ``(N, out_features)`` in the dtype of ``x``;
         ``cache = (x, weight, has_bias)`` for :func:`linear_backward`.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
+        return cuda_tier("linear").linear_forward(x, weight, bias)
     check_float_array(x, name="x", layer=_OP, ndim=2)
     check_float_array(weight, name="weight", layer=_OP, ndim=2)
     if bias is not None:
@@ -161,6 +164,8 @@ def linear_backward(
         ``G.T @ x`` ``(out_features, in_features)``, and ``G.sum(axis=0)`` ``(out_features,)``,
         or ``None`` when the forward pass had no bias.
     """
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
+        return cuda_tier("linear").linear_backward(grad_output, cache)
     x, weight, has_bias = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
     expected = (x.shape[0], weight.shape[0])

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from tinysr._validation import check_float_array, check_same_dtype, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = [
     "bce_loss_backward",
@@ -164,6 +165,8 @@ def mse_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
+    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").mse_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "mse_loss")
     loss = pick_tier(_MSE_FORWARD, backend, "mse_loss")(prediction, target)
     return loss, (prediction, target)
@@ -171,6 +174,8 @@ def mse_loss_forward(
 
 def mse_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`mse_loss_forward`: ``grad_output * 2 (p - y) / n``, shaped like ``p``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").mse_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "mse_loss")
     return pick_tier(_MSE_BACKWARD, backend, "mse_loss")(grad_output, prediction, target)
@@ -241,6 +246,8 @@ def l1_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
+    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").l1_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "l1_loss")
     loss = pick_tier(_L1_FORWARD, backend, "l1_loss")(prediction, target)
     return loss, (prediction, target)
@@ -248,6 +255,8 @@ def l1_loss_forward(
 
 def l1_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`l1_loss_forward`: ``grad_output * sign(p - y) / n``, shaped like ``p``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").l1_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "l1_loss")
     return pick_tier(_L1_BACKWARD, backend, "l1_loss")(grad_output, prediction, target)
@@ -338,6 +347,8 @@ def bce_loss_forward(
     Raises:
         ValueError: an element of ``prediction`` or ``target`` outside [0, 1] (or NaN).
     """
+    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").bce_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "bce_loss")
     _check_in_unit_interval(
         prediction, "prediction", "bce_loss",
@@ -350,6 +361,8 @@ def bce_loss_forward(
 
 def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`bce_loss_forward`: ``grad_output (p - y) / max(p (1 - p), 1e-12) / n``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").bce_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "bce_loss")
     return pick_tier(_BCE_BACKWARD, backend, "bce_loss")(grad_output, prediction, target)
@@ -450,6 +463,8 @@ def bce_with_logits_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (logits, target)``.
     """
+    if is_device_array(logits):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").bce_with_logits_loss_forward(logits, target)
     logits, target = _check_pair(logits, target, "bce_with_logits_loss", prediction_name="logits")
     loss = pick_tier(_BCE_LOGITS_FORWARD, backend, "bce_with_logits_loss")(logits, target)
     return loss, (logits, target)
@@ -457,6 +472,8 @@ def bce_with_logits_loss_forward(
 
 def bce_with_logits_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`bce_with_logits_loss_forward`: ``grad_output (sigmoid(z) - y) / n``."""
+    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+        return cuda_tier("losses").bce_with_logits_loss_backward(grad_output, cache)
     logits, target = cache
     grad_output = _check_grad_output(grad_output, "bce_with_logits_loss")
     return pick_tier(_BCE_LOGITS_BACKWARD, backend, "bce_with_logits_loss")(grad_output, logits, target)

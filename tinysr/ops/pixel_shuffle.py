@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_grad_output, check_positive_int, pick_tier
+from tinysr.device import cuda_tier, is_device_array
 
 __all__ = [
     "pixel_shuffle_backward",
@@ -177,6 +178,8 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C, H * r, W * r)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+        return cuda_tier("pixel_shuffle").pixel_shuffle_forward(x, upscale_factor)
     op = "pixel_shuffle"
     x, r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
     batch, channels = x.shape[:-3], x.shape[-3]
@@ -192,6 +195,8 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
 
 def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`pixel_shuffle_forward`: ``pixel_unshuffle(grad_output, r)``, shaped like ``x``."""
+    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+        return cuda_tier("pixel_shuffle").pixel_shuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
     grad_input = pick_tier(_SHUFFLE_BACKWARD, backend, "pixel_shuffle")(_as_4d(grad_output), r)
@@ -212,6 +217,8 @@ def pixel_unshuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C * r * r, H, W)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
+    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+        return cuda_tier("pixel_shuffle").pixel_unshuffle_forward(x, downscale_factor)
     op = "pixel_unshuffle"
     x, r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
     batch, (height, width) = x.shape[:-3], x.shape[-2:]
@@ -227,6 +234,8 @@ def pixel_unshuffle_forward(
 
 def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
     """Gradient of :func:`pixel_unshuffle_forward`: ``pixel_shuffle(grad_output, r)``, shaped like ``x``."""
+    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+        return cuda_tier("pixel_shuffle").pixel_unshuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
     grad_input = pick_tier(_UNSHUFFLE_BACKWARD, backend, "pixel_unshuffle")(_as_4d(grad_output), r)

@@ -3,23 +3,30 @@
 How a CPU loop becomes a CUDA launch
 ------------------------------------
 A Numba CPU kernel runs ``for i in prange(n)`` on a few cores. A CUDA kernel runs the *body* of
-that loop once per thread, on thousands of threads at once: the launch
-``kernel[n_blocks, THREADS](args)`` starts ``n_blocks`` blocks of ``THREADS`` threads each, and
-thread ``threadIdx.x`` of block ``blockIdx.x`` takes ``i = blockIdx.x * THREADS + threadIdx.x``
-(``cuda.grid(1)``). ``blocks(n)`` rounds the block count up, so the last block has threads past
-the end, and every kernel starts with ``if i < n``.
+that loop on thousands of threads at once: the launch ``kernel[n_blocks, THREADS](args)`` starts
+``n_blocks`` blocks of ``THREADS`` threads each, and thread ``threadIdx.x`` of block
+``blockIdx.x`` has the global index ``g = blockIdx.x * THREADS + threadIdx.x``
+(``cuda.grid(1)``) among the ``G = n_blocks * THREADS`` threads of the grid
+(``cuda.gridsize(1)``). The elementwise kernels keep the loop, as a *grid-stride loop*::
+
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):   # thread g takes i = g, g + G, g + 2G, ...
+        out[i] = f(x[i])
+
+``blocks(n)`` launches enough blocks for one element per thread (G >= n), so on the GPU each
+thread runs the body once, or not at all in the last, partly used block; the loop only matters
+when the grid is capped (huge arrays, or the simulator below).
 
 Threads of one block can share fast on-chip memory (``cuda.shared.array``) and wait for each
 other (``cuda.syncthreads()``); threads of different blocks cannot. So a sum over many values is
-done in two steps: each thread adds up its own values (a grid-stride loop: thread t takes
-t, t + THREADS, ...), then the block adds up its threads' partial sums in shared memory
-(``block_sum``, a tree: 256 -> 128 -> ... -> 1 in 8 steps). Partial sums are kept per block and
-added up by a second, small kernel, never with ``+=`` into one cell from many threads (a race,
-and atomics would make the result depend on the order threads happen to run in).
+done in two steps: each thread adds up its own values (a grid-stride loop again), then the
+block adds up its threads' partial sums in shared memory (``block_sum``, a tree: 256 -> 128 ->
+... -> 1 in 8 steps). Partial sums are kept per block and added up by a second, small kernel,
+never with ``+=`` into one cell from many threads (a race; and atomics would make the result
+depend on the order in which threads happen to run).
 
 The CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs every CUDA thread as a Python thread, so
-there the blocks are smaller (``THREADS = 64`` instead of 256, and smaller convolution tiles):
-the same kernels, only cheaper to simulate.
+there the blocks are smaller and the grids capped (``THREADS = 16`` instead of 256, at most 4
+blocks, and smaller convolution tiles): the same kernels, only cheaper to simulate.
 """
 
 from __future__ import annotations
@@ -34,15 +41,18 @@ from tinysr._validation import FLOAT_DTYPES
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 #: threads per block of the one-dimensional kernels (a power of two, for ``block_sum``)
-THREADS = 64 if SIMULATOR else 256
+THREADS = 16 if SIMULATOR else 256
 
-#: most blocks a grid-stride reduction starts (each then loops over its share of the values)
-MAX_REDUCTION_BLOCKS = 8 if SIMULATOR else 1024
+#: most blocks an elementwise launch starts (then each thread loops over several elements)
+MAX_BLOCKS = 4 if SIMULATOR else 1 << 20
+
+#: most blocks a grid-stride sum starts (each writes one partial sum, added up by ``sum_kernel``)
+MAX_REDUCTION_BLOCKS = 4 if SIMULATOR else 1024
 
 
 def blocks(n: int) -> int:
-    """Blocks of ``THREADS`` threads needed for one thread per element of ``n`` (at least 1)."""
-    return max(1, math.ceil(n / THREADS))
+    """Blocks of ``THREADS`` threads for a grid-stride loop over ``n`` elements: one element per thread, capped."""
+    return min(max(1, math.ceil(n / THREADS)), MAX_BLOCKS)
 
 
 def reduction_blocks(n: int) -> int:

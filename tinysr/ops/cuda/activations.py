@@ -1,8 +1,9 @@
 """numba.cuda tier of ``tinysr/ops/activations.py``: ReLU, LeakyReLU, PReLU, sigmoid and tanh on the GPU.
 
-The CPU kernels are ``for i in prange(x.size): out[i] = f(x[i])``. Here the loop disappears:
-thread ``i = cuda.grid(1)`` computes element i, ``blocks(n)`` blocks of ``THREADS`` threads
-cover all n elements, and the threads past the end of the last block do nothing. Results and
+The CPU kernels are ``for i in prange(x.size): out[i] = f(x[i])``. On the GPU the same loop
+is spread over the threads of the grid, ``for i in range(cuda.grid(1), n, cuda.gridsize(1))``:
+with ``blocks(n)`` blocks of ``THREADS`` threads, thread i computes element i, once (see
+``_common``). Results and
 sub-gradients at the kinks are the CPU tier's (and PyTorch's), element for element.
 
 PReLU's slope gradient is a sum, ``grad_weight[c] = sum over (n, s) of g * min(x, 0)``: the CPU
@@ -57,15 +58,13 @@ def _check_slope(negative_slope, op: str) -> float:
 @cuda.jit
 def _relu_forward_kernel(x, out):
     """CPU: ``for i in prange(x.size)``; GPU: thread i. ``x <= 0 ? 0 : x`` lets NaN through, as in PyTorch."""
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         out[i] = 0 if x[i] <= 0 else x[i]
 
 
 @cuda.jit
 def _relu_backward_kernel(grad_output, x, grad_input):
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         grad_input[i] = 0 if x[i] <= 0 else grad_output[i]
 
 
@@ -91,15 +90,13 @@ def relu_backward(grad_output, cache: tuple):
 
 @cuda.jit
 def _leaky_relu_forward_kernel(x, negative_slope, out):
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         out[i] = x[i] if x[i] > 0 else negative_slope * x[i]
 
 
 @cuda.jit
 def _leaky_relu_backward_kernel(grad_output, x, negative_slope, grad_input):
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         grad_input[i] = grad_output[i] if x[i] > 0 else negative_slope * grad_output[i]
 
 
@@ -130,8 +127,7 @@ def leaky_relu_backward(grad_output, cache: tuple):
 @cuda.jit
 def _prelu_forward_kernel(x, weight, channels, size, out):
     """x, out flat views of (N, C, S); element i is in channel (i // S) % C. One thread per element."""
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         slope = weight[0] if weight.size == 1 else weight[(i // size) % channels]
         out[i] = x[i] if x[i] > 0 else slope * x[i]
 
@@ -228,8 +224,7 @@ def prelu_backward(grad_output, cache: tuple) -> tuple:
 @cuda.jit
 def _sigmoid_forward_kernel(x, out):
     """Stable for any |x|: exp only ever sees a non-positive number (see the CPU tier)."""
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         v = x[i]
         if v >= 0:
             out[i] = 1.0 / (1.0 + math.exp(-v))
@@ -240,8 +235,7 @@ def _sigmoid_forward_kernel(x, out):
 
 @cuda.jit
 def _sigmoid_backward_kernel(grad_output, out, grad_input):
-    i = cuda.grid(1)
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         grad_input[i] = grad_output[i] * out[i] * (1 - out[i])
 
 
@@ -267,15 +261,13 @@ def sigmoid_backward(grad_output, cache: tuple):
 
 @cuda.jit
 def _tanh_forward_kernel(x, out):
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         out[i] = math.tanh(x[i])
 
 
 @cuda.jit
 def _tanh_backward_kernel(grad_output, out, grad_input):
-    i = cuda.grid(1)
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         grad_input[i] = grad_output[i] * (1 - out[i] * out[i])
 
 

@@ -1,7 +1,7 @@
 """numba.cuda tier of ``tinysr/ops/add.py``: the residual add ``out = a + b`` and its gradient on the GPU.
 
 The CPU kernel ``for i in prange(a.size): out[i] = a[i] + b[i]`` becomes one thread per element
-(``i = cuda.grid(1)``). The backward pass copies ``grad_output`` into two fresh arrays, one per
+(a grid-stride loop, see ``_common``). The backward pass copies ``grad_output`` into two fresh arrays, one per
 branch, in one kernel.
 """
 
@@ -18,15 +18,13 @@ _OP = "add"
 
 @cuda.jit
 def _add_kernel(a, b, out):
-    i = cuda.grid(1)
-    if i < a.size:
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         out[i] = a[i] + b[i]
 
 
 @cuda.jit
 def _copy_twice_kernel(source, first, second):
-    i = cuda.grid(1)
-    if i < source.size:
+    for i in range(cuda.grid(1), source.size, cuda.gridsize(1)):
         first[i] = source[i]
         second[i] = source[i]
 

@@ -2,7 +2,7 @@
 
 Device arrays have no arithmetic (``grad += g`` or ``numpy.pad`` would copy them to the host and
 back, or fail), so layers and optimizers call these instead, through ``tinysr.device`` and
-``Parameter``. Each is one thread per element of its output, ``i = cuda.grid(1)``.
+``Parameter``. Each is one thread per element of its output (a grid-stride loop, see ``_common``).
 """
 
 from __future__ import annotations
@@ -16,31 +16,27 @@ __all__ = ["add_into", "copy", "crop_bottom_right", "fill", "pad_bottom_right", 
 
 @cuda.jit
 def _fill_kernel(x, value):
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         x[i] = value
 
 
 @cuda.jit
 def _add_into_kernel(target, source):
-    i = cuda.grid(1)
-    if i < target.size:
+    for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
         target[i] += source[i]
 
 
 @cuda.jit
 def _copy_kernel(source, target):
-    i = cuda.grid(1)
-    if i < target.size:
+    for i in range(cuda.grid(1), target.size, cuda.gridsize(1)):
         target[i] = source[i]
 
 
 @cuda.jit
 def _pad_kernel(x, out):
     """out (N, C, H + extra_h, W + extra_w) = x with zeros below and to the right; one thread per element of out."""
-    i = cuda.grid(1)
     _, channels, height, width = out.shape
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         col = i % width
         row = (i // width) % height
         plane = i // (width * height)  # n * channels + c
@@ -53,9 +49,8 @@ def _pad_kernel(x, out):
 @cuda.jit
 def _crop_kernel(x, out):
     """out (N, C, h, w) = x[:, :, :h, :w]; one thread per element of out."""
-    i = cuda.grid(1)
     _, channels, height, width = out.shape
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         col = i % width
         row = (i // width) % height
         plane = i // (width * height)

@@ -66,8 +66,7 @@ def _batch_statistics_kernel(x, eps, momentum, running_mean, running_var, mean, 
 @cuda.jit
 def _eval_statistics_kernel(running_mean, running_var, eps, mean, var, inv_std):
     """One thread per channel: the running buffers, in float64, are the statistics."""
-    c = cuda.grid(1)
-    if c < mean.size:
+    for c in range(cuda.grid(1), mean.size, cuda.gridsize(1)):
         mean[c] = running_mean[c]
         var[c] = running_var[c]
         inv_std[c] = 1.0 / math.sqrt(var[c] + eps)
@@ -76,8 +75,7 @@ def _eval_statistics_kernel(running_mean, running_var, eps, mean, var, inv_std):
 @cuda.jit
 def _normalize_kernel(x, weight, bias, mean, inv_std, channels, size, out):
     """One thread per element i of x (flat), in channel c = (i // S) % C: out = (x - mean) * weight * inv_std + bias."""
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         c = (i // size) % channels
         out[i] = (x[i] - mean[c]) * (weight[c] * inv_std[c]) + bias[c]
 
@@ -111,8 +109,7 @@ def _backward_sums_kernel(grad_output, x, mean, inv_std, sum_g, sum_g_xhat, grad
 def _backward_input_kernel(grad_output, x, weight, mean, inv_std, sum_g, sum_g_xhat, training, channels, size,
                            grad_input):
     """One thread per element: grad_input = (w inv_std / M) (M g - sum g - x_hat sum(g x_hat)); g w inv_std in eval."""
-    i = cuda.grid(1)
-    if i < x.size:
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         c = (i // size) % channels
         if training:
             m = x.size // channels

@@ -277,8 +277,8 @@ class Tiles:
 
 
 if SIMULATOR:  # every simulated CUDA thread is a Python thread: small tiles, same code
-    WIDE = Tiles(threads_y=2, threads_x=2, rows_per_thread=2, cols_per_thread=4, depth=8)  # 4 x 8
-    NARROW = Tiles(threads_y=1, threads_x=2, rows_per_thread=2, cols_per_thread=4, depth=8)  # 2 x 8
+    WIDE = Tiles(threads_y=2, threads_x=2, rows_per_thread=2, cols_per_thread=8, depth=16)  # 4 x 16
+    NARROW = Tiles(threads_y=1, threads_x=2, rows_per_thread=2, cols_per_thread=8, depth=16)  # 2 x 16
     #: the weight gradient's depth is split so that there are about this many blocks, each with at least MIN_SPLIT
     TARGET_BLOCKS, MIN_SPLIT = 4, 8
 else:
@@ -307,8 +307,7 @@ def _splits(depth_total: int, tiles: int, step: int) -> tuple[int, int]:
 @cuda.jit
 def _sum_splits_kernel(partials, out):
     """out[i] = sum over z of partials[z, i], in float64; one thread per element of out (the weight gradient)."""
-    i = cuda.grid(1)
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         total = 0.0
         for z in range(partials.shape[0]):
             total += partials[z, i]

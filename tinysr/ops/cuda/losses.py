@@ -89,8 +89,7 @@ def _mse_sum_kernel(prediction, target, partials):
 
 @cuda.jit
 def _mse_backward_kernel(grad_output, prediction, target, grad_input):
-    i = cuda.grid(1)
-    if i < prediction.size:
+    for i in range(cuda.grid(1), prediction.size, cuda.gridsize(1)):
         diff = np.float64(prediction[i]) - np.float64(target[i])
         grad_input[i] = (2.0 / prediction.size) * diff * grad_output
 
@@ -127,8 +126,7 @@ def _l1_sum_kernel(prediction, target, partials):
 
 @cuda.jit
 def _l1_backward_kernel(grad_output, prediction, target, grad_input):
-    i = cuda.grid(1)
-    if i < prediction.size:
+    for i in range(cuda.grid(1), prediction.size, cuda.gridsize(1)):
         scale = grad_output / prediction.size
         diff = np.float64(prediction[i]) - np.float64(target[i])
         if diff > 0:
@@ -198,9 +196,8 @@ def _bce_sum_kernel(prediction, target, log_clamp, partials):
 
 @cuda.jit
 def _bce_backward_kernel(grad_output, prediction, target, epsilon, grad_input):
-    i = cuda.grid(1)
     n = prediction.size
-    if i < n:
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         p = np.float64(prediction[i])
         y = np.float64(target[i])
         grad_input[i] = grad_output * (p - y) / max((1.0 - p) * p, epsilon) / n
@@ -243,9 +240,8 @@ def _bce_with_logits_sum_kernel(logits, target, partials):
 
 @cuda.jit
 def _bce_with_logits_backward_kernel(grad_output, logits, target, grad_input):
-    i = cuda.grid(1)
     n = logits.size
-    if i < n:
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         z = np.float64(logits[i])
         e = math.exp(-abs(z))
         sigmoid = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)

@@ -1,7 +1,7 @@
 """numba.cuda tier of the parameter updates in ``tinysr/optim.py``: one SGD or Adam step on the GPU.
 
 The CPU kernels are one loop over the flat parameter, ``for i in range(param.size)``, each
-element updated on its own. Here thread ``i = cuda.grid(1)`` updates element i of ``param`` and
+element updated on its own. Here thread i of the grid updates element i of ``param`` and
 of its state (momentum buffer; Adam's two moments) in place, with the CPU kernel's arithmetic
 in the same order (float64, rounded when stored). The step-dependent constants (Adam's bias
 corrections) are computed once on the host and passed in as floats, so nothing is copied to or
@@ -22,8 +22,7 @@ __all__ = ["adam_step", "sgd_step"]
 
 @cuda.jit
 def _sgd_kernel(param, grad, momentum_buffer, first_step, lr, momentum, weight_decay):
-    i = cuda.grid(1)
-    if i < param.size:
+    for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
         g = np.float64(grad[i])
         if weight_decay != 0.0:
             g = g + weight_decay * param[i]
@@ -39,8 +38,7 @@ def _sgd_kernel(param, grad, momentum_buffer, first_step, lr, momentum, weight_d
 @cuda.jit
 def _adam_kernel(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay, step_size,
                  bias_correction2_sqrt):
-    i = cuda.grid(1)
-    if i < param.size:
+    for i in range(cuda.grid(1), param.size, cuda.gridsize(1)):
         g = np.float64(grad[i])
         if weight_decay != 0.0:
             g = g + weight_decay * param[i]

@@ -6,7 +6,7 @@ Both only move elements::
     unshuffle:  out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
 
 The CPU kernels loop over (n, c) planes in ``prange`` and over the pixels inside. Here there is
-one thread per element of ``out``: thread ``o = cuda.grid(1)`` splits its flat index into
+one thread per element of ``out`` (a grid-stride loop): thread o splits its flat index into
 (n, c, row, col) of ``out``, works out where that element comes from in ``x``, and copies it.
 Consecutive threads write consecutive elements of ``out`` (coalesced writes); their reads from
 ``x`` are scattered over ``r * r`` channels, which the cache absorbs. The backward of each is the
@@ -33,9 +33,8 @@ __all__ = [
 @cuda.jit
 def _shuffle_kernel(x, r, out):
     """out (N, C, H r, W r) from x (N, C r r, H, W); one thread per element of out."""
-    o = cuda.grid(1)
     _, c_out, out_height, out_width = out.shape
-    if o < out.size:
+    for o in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         col = o % out_width
         row = (o // out_width) % out_height
         c = (o // (out_width * out_height)) % c_out
@@ -48,9 +47,8 @@ def _shuffle_kernel(x, r, out):
 @cuda.jit
 def _unshuffle_kernel(x, r, out):
     """out (N, C r r, H, W) from x (N, C, H r, W r); one thread per element of out."""
-    o = cuda.grid(1)
     _, c_out, height, width = out.shape
-    if o < out.size:
+    for o in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         w = o % width
         h = (o // width) % height
         k = (o // (width * height)) % c_out  # = c * r * r + i * r + j
@@ -61,7 +59,8 @@ def _unshuffle_kernel(x, r, out):
 
 def _as_4d(a):
     """``(*, C, H, W)`` -> ``(prod(*), C, H, W)``, a view of the contiguous device array."""
-    return a.reshape(math.prod(a.shape[:-3]), *a.shape[-3:])
+    shape = tuple(a.shape)
+    return a.reshape(math.prod(shape[:-3]), *shape[-3:])
 
 
 def _shuffle(x4, r):
@@ -89,14 +88,14 @@ def pixel_shuffle_forward(x, upscale_factor: int) -> tuple:
     """``(*, C r r, H, W) -> (*, C, H r, W r)`` on the GPU; ``cache = (x.shape, out.shape, dtype, r)``."""
     op = "pixel_shuffle"
     r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
-    channels = x.shape[-3]
+    channels = tuple(x.shape)[-3]
     if channels % (r * r) != 0:
         raise ValueError(
             f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
             f"got x of shape {x.shape} with {channels} channels"
         )
     out = _shuffle(_as_4d(x), r)
-    out = out.reshape(*x.shape[:-3], *out.shape[1:])
+    out = out.reshape(*tuple(x.shape)[:-3], *out.shape[1:])
     return out, (tuple(x.shape), tuple(out.shape), x.dtype, r)
 
 
@@ -111,14 +110,14 @@ def pixel_unshuffle_forward(x, downscale_factor: int) -> tuple:
     """``(*, C, H r, W r) -> (*, C r r, H, W)`` on the GPU; ``cache = (x.shape, out.shape, dtype, r)``."""
     op = "pixel_unshuffle"
     r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
-    height, width = x.shape[-2:]
+    height, width = tuple(x.shape)[-2:]
     if height % r != 0 or width % r != 0:
         raise ValueError(
             f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
             f"got x of shape {x.shape}"
         )
     out = _unshuffle(_as_4d(x), r)
-    out = out.reshape(*x.shape[:-3], *out.shape[1:])
+    out = out.reshape(*tuple(x.shape)[:-3], *out.shape[1:])
     return out, (tuple(x.shape), tuple(out.shape), x.dtype, r)
 
 
