@@ -19,6 +19,7 @@
 
 # %%
 import os
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -236,14 +237,19 @@ assert report.passed and {t.name for t in report.tensors} >= {"0.weight", "0.bia
 try:
     from hypothesis import given, settings
     from hypothesis import strategies as st
+    from hypothesis.configuration import set_hypothesis_home_dir
 except ImportError:  # hypothesis comes with tinysr's test extra: pip install ".[test]"
     given = None
     print("hypothesis is not installed (pip install hypothesis): the property test is skipped")
+else:
+    # hypothesis keeps caches in ./.hypothesis; a tutorial should leave nothing behind in your folder
+    hypothesis_home = tempfile.TemporaryDirectory()
+    set_hypothesis_home_dir(hypothesis_home.name)
 
 if given is not None:
     examples = []
 
-    @settings(max_examples=25, deadline=None, derandomize=True, database=None)  # database=None: write no files
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None)
     @given(
         batch=st.integers(1, 2),
         channels=st.integers(1, 4),
@@ -272,6 +278,7 @@ if given is not None:
     test_depthwise_and_upsample()
     print(f"property test passed on {len(examples)} examples, e.g. (N, C, H, W, k, p) = {examples[:4]}")
     assert len(examples) >= 10
+    hypothesis_home.cleanup()
 
 # %% [markdown]
 # ## 3. The layer learns
