@@ -19,14 +19,12 @@ every copy between host and device is counted (``transfers`` fixture).
 
 from __future__ import annotations
 
-import collections
 import os
 import sys
 
 import numpy as np
 import pytest
-
-SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+from cuda_helpers import LAUNCHES, SIMULATOR, TRANSFERS
 
 
 def _reason_to_skip() -> str | None:
@@ -35,8 +33,7 @@ def _reason_to_skip() -> str | None:
     reason = _unavailable_reason()
     if reason is None:
         return None
-    return (f"no GPU for the numba.cuda tier: {reason}; run NUMBA_ENABLE_CUDASIM=1 pytest tests/cuda "
-            "in a separate process to test it on the CUDA simulator")
+    return f"{reason}; the simulator run is: NUMBA_ENABLE_CUDASIM=1 pytest tests/cuda"
 
 
 SKIP_REASON = _reason_to_skip()
@@ -75,8 +72,6 @@ _ARITHMETIC = [
     "__and__", "__or__", "__xor__", "__invert__", "__matmul__",
 ]
 
-TRANSFERS: collections.Counter = collections.Counter()
-LAUNCHES: dict = {}  # (module, qualname) -> set of argument-type descriptions, for test_cuda_ptx.py
 
 
 def _describe(arg):

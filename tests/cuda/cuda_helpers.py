@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 
 import numpy as np
@@ -11,8 +12,13 @@ import tinysr
 
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
+#: host <-> device copies counted by the strict simulator (tests/cuda/conftest.py)
+TRANSFERS: collections.Counter = collections.Counter()
+#: (module, qualname) of every kernel launched -> the argument types of its launches (for test_cuda_ptx.py)
+LAUNCHES: dict = {}
+
 #: hypothesis examples per property: the simulator runs every CUDA thread as a Python thread
-EXAMPLES = 3 if SIMULATOR else 12
+EXAMPLES = 6 if SIMULATOR else 12
 few_examples = settings(max_examples=EXAMPLES, deadline=None)
 
 #: dtype and tolerance of a comparison of the CUDA tier with the CPU's Numba tier
