@@ -1,0 +1,214 @@
+"""Time a training step on the GPU: tinysr's numba.cuda kernels beside PyTorch + cuDNN, same GPU, same run.
+
+    pip install ".[cuda]" torch          # a CUDA build of PyTorch for the comparison
+    python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet]
+
+Cases (float32; a step is zero the gradients, forward, MSE loss, backward, Adam update):
+
+* SRCNN 9-5-5 on the Y channel, batch 128 of 33x33 patches (the paper's training setting);
+* SRResNet x4, 16 residual blocks, 64 features, batch 16 of 24x24 RGB crops -> 96x96.
+
+Both libraries read the loss back to the host every step (tinysr's ``forward`` returns a Python
+float; PyTorch calls ``loss.item()``), and the GPU is synchronised before each clock reading.
+Times are medians over ``--repeats`` steps after warm-up (which excludes numba's compilation of
+the kernels, reported separately, and cuDNN's algorithm search: ``cudnn.benchmark = True``).
+TF32 is off on the PyTorch side (``torch.backends.cuda.matmul.allow_tf32 = False``,
+``torch.backends.cudnn.allow_tf32 = False``), so both run true float32 arithmetic. The ratio is
+tinysr's time over PyTorch's; the target is <= 3. GFLOP/s counts the convolutions only (forward
+plus both backward products = 3 x the forward multiply-adds x 2).
+
+Without a usable GPU (or under the CUDA simulator, where times mean nothing) it says so in one
+line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import tinysr
+from tinysr.losses import MSELoss
+from tinysr.models import SRCNN, SRResNet
+from tinysr.optim import Adam
+
+
+def _srresnet_macs(batch: int, size: int, blocks: int = 16, features: int = 64, scale: int = 4) -> int:
+    """Multiply-adds of the convolutions of one SRResNet forward pass on ``batch`` crops of ``size`` x ``size``."""
+    f = features
+    pixels = size * size
+    macs = pixels * f * 3 * 81                      # head, 9x9
+    macs += (2 * blocks + 1) * pixels * f * f * 9   # residual blocks and the trunk convolution, 3x3
+    side = size
+    for _ in range(scale.bit_length() - 1):         # sub-pixel convolutions, 64 -> 256, 3x3
+        macs += side * side * 4 * f * f * 9
+        side *= 2
+    macs += side * side * 3 * f * 81                # tail, 9x9, at full resolution
+    return batch * macs
+
+
+CASES = {
+    "srcnn": {
+        "title": "SRCNN 9-5-5 Y, batch 128, 33x33",
+        "lr_shape": (128, 1, 33, 33), "hr_shape": (128, 1, 33, 33),
+        "macs": 128 * 33 * 33 * (1 * 64 * 81 + 64 * 32 * 25 + 32 * 1 * 25),
+    },
+    "srresnet": {
+        "title": "SRResNet x4 16 blocks, batch 16, 24->96",
+        "lr_shape": (16, 3, 24, 24), "hr_shape": (16, 3, 96, 96),
+        "macs": _srresnet_macs(16, 24),
+    },
+}
+
+
+def _no_gpu_reason() -> str | None:
+    from tinysr.device import _simulator_requested, _unavailable_reason
+
+    if _simulator_requested():
+        return "NUMBA_ENABLE_CUDASIM=1 runs the kernels on the CPU simulator, where times mean nothing"
+    return _unavailable_reason()
+
+
+def _median_time(step, synchronize, repeats: int, warmup: int = 3) -> tuple[float, float]:
+    """(seconds of the first call, median seconds of ``repeats`` calls after ``warmup`` calls)."""
+    start = time.perf_counter()
+    step()
+    synchronize()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        step()
+    synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def tinysr_step(case: str, seed: int = 0):
+    """One training step of tinysr on the GPU, with the model, batch and optimizer state all on the device."""
+    rng = np.random.default_rng(seed)
+    model = SRCNN.preset("9-5-5", channels=1, rng=rng) if case == "srcnn" else SRResNet(rng=rng)
+    model.to("cuda")
+    x = tinysr.to_device(rng.random(CASES[case]["lr_shape"], dtype=np.float32), "cuda")
+    y = tinysr.to_device(rng.random(CASES[case]["hr_shape"], dtype=np.float32), "cuda")
+    criterion, optimizer = MSELoss(), Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        optimizer.zero_grad()
+        criterion.forward(model.forward(x), y)  # the loss comes back as a Python float
+        model.backward(criterion.backward())
+        optimizer.step()
+
+    return step
+
+
+def torch_step(case: str, seed: int = 0):
+    """The same step in PyTorch on the same GPU (cuDNN, TF32 off)."""
+    import torch
+
+    tnn = torch.nn
+    torch.manual_seed(seed)
+    if case == "srcnn":
+        model = tnn.Sequential(tnn.Conv2d(1, 64, 9, padding=4), tnn.ReLU(), tnn.Conv2d(64, 32, 5, padding=2),
+                               tnn.ReLU(), tnn.Conv2d(32, 1, 5, padding=2))
+    else:
+        model = _torch_srresnet(tnn)
+    model = model.cuda()
+    x = torch.rand(CASES[case]["lr_shape"], device="cuda")
+    y = torch.rand(CASES[case]["hr_shape"], device="cuda")
+    criterion, optimizer = tnn.MSELoss(), torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+
+    return step
+
+
+def _torch_srresnet(tnn, blocks: int = 16, f: int = 64):
+    """tinysr.models.SRResNet's architecture in PyTorch (x4)."""
+
+    class Residual(tnn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = tnn.Sequential(tnn.Conv2d(3, f, 9, padding=4), tnn.PReLU())
+            self.blocks = tnn.Sequential(*[Residual(tnn.Sequential(
+                tnn.Conv2d(f, f, 3, padding=1), tnn.BatchNorm2d(f), tnn.PReLU(),
+                tnn.Conv2d(f, f, 3, padding=1), tnn.BatchNorm2d(f))) for _ in range(blocks)])
+            self.trunk = tnn.Sequential(tnn.Conv2d(f, f, 3, padding=1), tnn.BatchNorm2d(f))
+            self.upsample = tnn.Sequential(*[layer for _ in range(2) for layer in (
+                tnn.Conv2d(f, 4 * f, 3, padding=1), tnn.PixelShuffle(2), tnn.PReLU())])
+            self.tail = tnn.Conv2d(f, 3, 9, padding=4)
+
+        def forward(self, x):
+            head = self.head(x)
+            return self.tail(self.upsample(head + self.trunk(self.blocks(head))))
+
+    return Net()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: both")
+    args = parser.parse_args()
+    reason = _no_gpu_reason()
+    if reason is not None:
+        print(f"bench_gpu: no GPU to time: {reason}", file=sys.stderr)
+        return 1
+    from numba import cuda
+
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ImportError("this PyTorch build has no CUDA")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+        torch_version = f"{torch.__version__}, cuDNN {torch.backends.cudnn.version()}"
+    except ImportError as error:
+        torch = None
+        torch_version = f"not available ({error})"
+    import numba
+
+    name = cuda.get_current_device().name
+    name = name.decode() if isinstance(name, bytes) else name
+    print(f"GPU {name}; tinysr {tinysr.__version__}, numba {numba.__version__}; PyTorch {torch_version}; "
+          f"float32, TF32 off, median of {args.repeats} steps")
+    header = (f"{'case':42s} {'tinysr ms':>10s} {'GFLOP/s':>8s} {'torch ms':>9s} {'GFLOP/s':>8s} {'ratio':>6s}"
+              f" {'first step (compiling)':>24s}")
+    print(header)
+    print("-" * len(header))
+    for case in args.case or list(CASES):
+        flops = 3 * 2 * CASES[case]["macs"]
+        first, ours = _median_time(tinysr_step(case), cuda.synchronize, args.repeats)
+        line = f"{CASES[case]['title']:42s} {ours * 1e3:10.1f} {flops / ours / 1e9:8.0f}"
+        if torch is not None:
+            _, theirs = _median_time(torch_step(case), torch.cuda.synchronize, args.repeats)
+            line += f" {theirs * 1e3:9.1f} {flops / theirs / 1e9:8.0f} {ours / theirs:6.2f}"
+        else:
+            line += f" {'-':>9s} {'-':>8s} {'-':>6s}"
+        print(f"{line} {first:22.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
