@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 
+from tinysr.device import add_into, device_of, to_device
 from tinysr.losses import BCEWithLogitsLoss, MSELoss
 from tinysr.nn import Module
 
@@ -50,7 +51,7 @@ class GANStepDiverged(FloatingPointError):
 
 def _sigmoid_mean(logits: np.ndarray) -> float:
     """Mean of ``sigmoid(logits)``: D's average belief that the crops are real (stable for any logit)."""
-    z = np.asarray(logits, dtype=np.float64)
+    z = np.asarray(to_device(logits, "cpu"), dtype=np.float64)  # (N, 1): a few bytes from the GPU
     return float(np.mean(0.5 * (1.0 + np.tanh(0.5 * z))))  # sigmoid(z), without overflow in exp(-z)
 
 
@@ -79,8 +80,8 @@ def srgan_step(generator: Module, discriminator: Module, generator_optimizer, di
         discriminator's, only D's if it was the generator's.
     """
     bce, mse = BCEWithLogitsLoss(), MSELoss()
-    ones = np.ones((targets.shape[0], 1), dtype=targets.dtype)
-    zeros = np.zeros_like(ones)
+    ones = to_device(np.ones((targets.shape[0], 1), dtype=targets.dtype), device_of(targets))
+    zeros = to_device(np.zeros((targets.shape[0], 1), dtype=targets.dtype), device_of(targets))
 
     # The generator's forward pass, once: D sees it as a fixed input now, and G's backward
     # pass below uses the caches it leaves (D's passes do not touch G's caches).
@@ -107,8 +108,9 @@ def srgan_step(generator: Module, discriminator: Module, generator_optimizer, di
     content_loss = mse.forward(fake, targets)
     grad_fake = mse.backward()
     adversarial_loss = bce.forward(discriminator.forward(fake), ones)
-    grad_fake_adversarial = discriminator.backward(bce.backward())  # dL_adv/dfake: D's verdict, per pixel
-    grad_fake += adversarial_weight * grad_fake_adversarial
+    # adversarial_weight * dL_adv/dfake: D's verdict, per pixel (the weight enters as dL_G/dL_adv)
+    grad_fake_adversarial = discriminator.backward(bce.backward(adversarial_weight))
+    add_into(grad_fake, grad_fake_adversarial)  # grad_fake += ..., on the host or the GPU
     losses.update(content_loss=content_loss, adversarial_loss=adversarial_loss,
                   loss=content_loss + adversarial_weight * adversarial_loss)
     if not math.isfinite(losses["loss"]):

@@ -207,3 +207,22 @@ def test_mixed_devices_are_refused_with_a_hint():
         nn.Conv2d(1, 2, 3).forward(gpu(np.zeros((1, 1, 4, 4), dtype=np.float32)))
     with pytest.raises(TypeError, match=r"expected input with dtype float32 or float64, got dtype int64"):
         nn.ReLU().forward(gpu(np.zeros(3, dtype=np.int64)))
+
+
+def test_srgan_step_on_gpu_equals_cpu():
+    from tinysr.gan import srgan_step
+
+    lr, hr = _batch(8, (2, 3, 4, 4), (2, 3, 8, 8))
+    results = []
+    for device in ("cpu", "cuda"):
+        generator, discriminator = _tiny_srresnet().to(device), _tiny_discriminator().to(device)
+        # SGD: Adam would turn the round-off gradients of the biases before BatchNorm into +-lr steps
+        losses = srgan_step(generator, discriminator, SGD(generator.parameters(), lr=0.05),
+                            SGD(discriminator.parameters(), lr=0.05), tinysr.to_device(lr, device),
+                            tinysr.to_device(hr, device), adversarial_weight=0.1)
+        results.append((losses, generator, discriminator))
+    (cpu_losses, cpu_g, cpu_d), (gpu_losses, gpu_g, gpu_d) = results
+    for key, value in cpu_losses.items():
+        np.testing.assert_allclose(gpu_losses[key], value, rtol=1e-5, err_msg=key)
+    _assert_models_equal(gpu_g, cpu_g, 1e-4)
+    _assert_models_equal(gpu_d, cpu_d, 1e-4)
