@@ -5,7 +5,8 @@ working directory, with ``TINYSR_TUTORIAL_OUT`` pointing into that directory, so
 written into the repository. A tutorial asserts what it claims itself (a failed assertion is a
 non-zero exit status); this test checks the exit status, and that every figure the tutorial
 announces with a line ``figure: PATH`` exists, is a PNG, and lies in the tutorial's own folder
-``$TINYSR_TUTORIAL_OUT/NN/``. New tutorials are picked up by the glob, with no change here.
+``$TINYSR_TUTORIAL_OUT/NN/``, and that nothing else was left in the working directory. New
+tutorials are picked up by the glob, with no change here.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def test_tutorial_runs_and_writes_its_figures(script: Path, tmp_path: Path):
         with path.open("rb") as file:
             assert file.read(8) == PNG_SIGNATURE, f"{path} is not a PNG file"
         assert path.stat().st_size > 5000, f"{path} is only {path.stat().st_size} bytes: an empty figure?"
+    left_behind = sorted(entry.name for entry in tmp_path.iterdir() if entry != out)
+    assert not left_behind, f"{script.name} wrote {left_behind} into its working directory, outside its output folder"
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda path: path.stem)
