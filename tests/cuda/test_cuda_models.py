@@ -126,9 +126,8 @@ def test_a_training_step_copies_only_the_batch_and_the_loss(transfers):
     model = _tiny_srresnet().to("cuda")
     optimizer, criterion = Adam(model.parameters(), lr=1e-3), MSELoss()
     x, y = _batch(3, (2, 3, 4, 4), (2, 3, 8, 8))
-    _train_step(model, optimizer, criterion, gpu(x), gpu(y))  # creates Adam's state, on the GPU
-    transfers.clear()
-    _train_step(model, optimizer, criterion, gpu(x), gpu(y))
+    transfers.clear()  # moving the model copied its parameters
+    _train_step(model, optimizer, criterion, gpu(x), gpu(y))  # the first step also creates Adam's state
     # the batch (2 arrays) to the GPU, the loss (one float) back; nothing per layer or per parameter
     assert transfers == {"to_device": 2, "to_host": 1}
 

@@ -33,6 +33,10 @@ neighbouring addresses), wait (``syncthreads``), and then every thread multiplie
 registers (``acc``). Each element read from global memory is so used ``rows`` or ``cols`` times.
 Thread (ty, tx) owns outputs ``(ty + a*threads_y, tx + b*threads_x)``, spread out so that
 neighbouring threads read neighbouring shared-memory cells and write neighbouring outputs.
+Gathering costs integer divisions (a column index q into (n, i, j), a depth index into
+(c, u, v)); the block's thread count is a multiple of the tile's columns, so each thread always
+gathers the same column and splits its q once, before the depth loop. For the input gradient
+the weight is first rearranged into a plain (C_in, C_out kH kW) matrix (``_transpose_weight_kernel``).
 
 The weight gradient's depth, N H_out W_out, is long and its result small, so the depth is also
 split between blocks (``blockIdx.z``, "split-K"): each block writes its partial sums to its own
@@ -105,8 +109,7 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         weight is (C_out, C_in kH kW); x (N, C_in, H, W); out (N, C_out, H_out, W_out).
         """
         n_images, channels, height, width = x.shape
-        out_channels = out.shape[1]
-        h_out, w_out = out.shape[2], out.shape[3]
+        out_channels, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
         taps = k_h * k_w
         depth_total = channels * taps
         pixels = h_out * w_out
@@ -120,19 +123,24 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         t = cuda.threadIdx.y * TX + cuda.threadIdx.x
         r0 = cuda.blockIdx.y * TM
         q0 = cuda.blockIdx.x * TN
+        # This thread always fills column qq of b_tile (NT is a multiple of TN), so it finds its
+        # output pixel (n, i, j) once, and the input pixel at the top-left corner of its window.
+        qq = t % TN
+        q = q0 + qq
+        n = q // pixels
+        top = ((q % pixels) // w_out) * sh - ph
+        left = (q % w_out) * sw - pw
         for k0 in range(0, depth_total, TK):
             for e in range(t, TK * TM, NT):
                 rr, kk = e // TK, e % TK  # neighbouring threads read neighbouring weights
                 r, k = r0 + rr, k0 + kk
                 a_tile[kk, rr] = weight[r, k] if r < out_channels and k < depth_total else 0
-            for e in range(t, TK * TN, NT):
-                kk, qq = e // TN, e % TN  # neighbouring threads read neighbouring pixels
-                k, q = k0 + kk, q0 + qq
+            for kk in range(t // TN, TK, NT // TN):  # neighbouring threads read neighbouring pixels
+                k = k0 + kk
                 b_tile[kk, qq] = 0
                 if k < depth_total and q < n_cols:
-                    c, u, v = k // taps, (k % taps) // k_w, k % k_w
-                    n, i, j = q // pixels, (q % pixels) // w_out, q % w_out
-                    row, col = i * sh - ph + u, j * sw - pw + v  # the pixel of x under tap (u, v)
+                    c, tap = k // taps, k % taps
+                    row, col = top + tap // k_w, left + tap % k_w  # the pixel of x under tap (u, v)
                     if 0 <= row < height and 0 <= col < width:
                         b_tile[kk, qq] = x[n, c, row, col]
             cuda.syncthreads()  # the tiles are complete
@@ -147,43 +155,46 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
                     out[n, r, p // w_out, p % w_out] = acc[a, b] + bias[r]
 
     @cuda.jit
-    def input_gradient(grad_output, weight, sh, sw, ph, pw, grad_input):
+    def input_gradient(grad_output, weight_t, sh, sw, ph, pw, k_h, k_w, grad_input):
         """Tile of grad_x[c, (n, y, x)] = sum_(o, u, v) weight[o, c, u, v] g_window[(o, u, v), (n, y, x)].
 
-        weight (C_out, C_in, kH, kW); grad_output (N, C_out, H_out, W_out); grad_input (N, C_in, H, W).
+        weight_t is the weight rearranged as (C_in, C_out kH kW); grad_output (N, C_out, H_out,
+        W_out); grad_input (N, C_in, H, W).
         """
         n_images, out_channels, h_out, w_out = grad_output.shape
-        k_h, k_w = weight.shape[2], weight.shape[3]
         channels, height, width = grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]
         taps = k_h * k_w
         depth_total = out_channels * taps
         pixels = height * width
         n_cols = n_images * pixels
-        a_tile = cuda.shared.array((TK, TM), dtype=weight.dtype)
-        b_tile = cuda.shared.array((TK, TN), dtype=weight.dtype)
-        acc = cuda.local.array((RY, RX), dtype=weight.dtype)
+        a_tile = cuda.shared.array((TK, TM), dtype=weight_t.dtype)
+        b_tile = cuda.shared.array((TK, TN), dtype=weight_t.dtype)
+        acc = cuda.local.array((RY, RX), dtype=weight_t.dtype)
         for a in range(RY):
             for b in range(RX):
                 acc[a, b] = 0
         t = cuda.threadIdx.y * TX + cuda.threadIdx.x
         r0 = cuda.blockIdx.y * TM
         q0 = cuda.blockIdx.x * TN
+        # this thread's column of b_tile: input pixel (n, y, x), in the padded image's coordinates
+        qq = t % TN
+        q = q0 + qq
+        n = q // pixels
+        row = (q % pixels) // width + ph
+        col = q % width + pw
         for k0 in range(0, depth_total, TK):
             for e in range(t, TK * TM, NT):
                 rr, kk = e // TK, e % TK
                 r, k = r0 + rr, k0 + kk
-                a_tile[kk, rr] = 0
-                if r < channels and k < depth_total:
-                    a_tile[kk, rr] = weight[k // taps, r, (k % taps) // k_w, k % k_w]
-            for e in range(t, TK * TN, NT):
-                kk, qq = e // TN, e % TN
-                k, q = k0 + kk, q0 + qq
+                a_tile[kk, rr] = weight_t[r, k] if r < channels and k < depth_total else 0
+            for kk in range(t // TN, TK, NT // TN):
+                k = k0 + kk
                 b_tile[kk, qq] = 0
                 if k < depth_total and q < n_cols:
-                    o, u, v = k // taps, (k % taps) // k_w, k % k_w
-                    n, row, col = q // pixels, (q % pixels) // width, q % width
-                    # the output pixel (i, j) whose tap (u, v) read x[n, :, row, col], if there is one
-                    i_scaled, j_scaled = row + ph - u, col + pw - v
+                    o, tap = k // taps, k % taps
+                    # the output pixel (i, j) whose tap (u, v) read this input pixel, if there is one:
+                    # i * sh + u = row and j * sw + v = col
+                    i_scaled, j_scaled = row - tap // k_w, col - tap % k_w
                     if i_scaled >= 0 and j_scaled >= 0 and i_scaled % sh == 0 and j_scaled % sw == 0:
                         i, j = i_scaled // sh, j_scaled // sw
                         if i < h_out and j < w_out:
@@ -220,22 +231,21 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         t = cuda.threadIdx.y * TX + cuda.threadIdx.x
         r0 = cuda.blockIdx.y * TM
         c0 = cuda.blockIdx.x * TN
+        kk = t % TK  # this thread always fills depth index kk of both tiles (NT is a multiple of TK)
         for q0 in range(cuda.blockIdx.z * chunk, q_end, TK):
-            for e in range(t, TK * TM, NT):
-                rr, kk = e // TK, e % TK  # neighbouring threads read neighbouring pixels of grad_output
-                r, q = r0 + rr, q0 + kk
-                a_tile[kk, rr] = 0
-                if r < out_channels and q < q_end:
-                    n, p = q // pixels, q % pixels
-                    a_tile[kk, rr] = grad_output[n, r, p // w_out, p % w_out]
-            for e in range(t, TK * TN, NT):
-                cc, kk = e // TK, e % TK  # neighbouring threads read neighbouring pixels of x
-                k, q = c0 + cc, q0 + kk
+            q = q0 + kk  # the output pixel (n, i, j) this thread reads; neighbouring threads, neighbouring pixels
+            inside = q < q_end
+            n, p = q // pixels, q % pixels
+            i, j = p // w_out, p % w_out
+            for rr in range(t // TK, TM, NT // TK):
+                r = r0 + rr
+                a_tile[kk, rr] = grad_output[n, r, i, j] if inside and r < out_channels else 0
+            for cc in range(t // TK, TN, NT // TK):
+                k = c0 + cc
                 b_tile[kk, cc] = 0
-                if k < n_cols and q < q_end:
-                    c, u, v = k // taps, (k % taps) // k_w, k % k_w
-                    n, i, j = q // pixels, (q % pixels) // w_out, q % w_out
-                    row, col = i * sh - ph + u, j * sw - pw + v
+                if inside and k < n_cols:
+                    c, tap = k // taps, k % taps
+                    row, col = i * sh - ph + tap // k_w, j * sw - pw + tap % k_w
                     if 0 <= row < height and 0 <= col < width:
                         b_tile[kk, cc] = x[n, c, row, col]
             cuda.syncthreads()
@@ -260,6 +270,12 @@ class Tiles:
     """
 
     def __init__(self, threads_y: int, threads_x: int, rows_per_thread: int, cols_per_thread: int, depth: int):
+        threads = threads_y * threads_x
+        if threads % (threads_x * cols_per_thread) or threads % depth:
+            # each thread then gathers one fixed column (forward, input gradient) or one fixed depth
+            # index (weight gradient) of b_tile, and works out its pixel once instead of per element
+            raise ValueError(f"Tiles: the {threads} threads of a block must be a multiple of the tile's "
+                             f"{threads_x * cols_per_thread} columns and of its depth {depth}")
         self.block = (threads_x, threads_y)  # CUDA counts x first: threadIdx.x runs along a tile's columns
         self.rows = threads_y * rows_per_thread
         self.cols = threads_x * cols_per_thread
@@ -277,8 +293,8 @@ class Tiles:
 
 
 if SIMULATOR:  # every simulated CUDA thread is a Python thread: small tiles, same code
-    WIDE = Tiles(threads_y=2, threads_x=2, rows_per_thread=2, cols_per_thread=8, depth=16)  # 4 x 16
-    NARROW = Tiles(threads_y=1, threads_x=2, rows_per_thread=2, cols_per_thread=8, depth=16)  # 2 x 16
+    WIDE = Tiles(threads_y=2, threads_x=8, rows_per_thread=2, cols_per_thread=2, depth=16)  # 4 x 16
+    NARROW = Tiles(threads_y=1, threads_x=16, rows_per_thread=2, cols_per_thread=1, depth=16)  # 2 x 16
     #: the weight gradient's depth is split so that there are about this many blocks, each with at least MIN_SPLIT
     TARGET_BLOCKS, MIN_SPLIT = 4, 8
 else:
@@ -312,6 +328,17 @@ def _sum_splits_kernel(partials, out):
         for z in range(partials.shape[0]):
             total += partials[z, i]
         out[i] = total
+
+
+@cuda.jit
+def _transpose_weight_kernel(weight, weight_t):
+    """weight_t[c, (o, u, v)] = weight[o, c, u, v]: the input gradient's left matrix, rows c; one thread per element."""
+    out_channels, _, k_h, k_w = weight.shape
+    taps = k_h * k_w
+    for e in range(cuda.grid(1), weight.size, cuda.gridsize(1)):
+        c, k = e // (out_channels * taps), e % (out_channels * taps)
+        tap = k % taps
+        weight_t[c, k] = weight[k // taps, c, tap // k_w, tap % k_w]
 
 
 @cuda.jit
@@ -389,9 +416,11 @@ def conv2d_backward(grad_output, cache: tuple) -> tuple:
     h_out, w_out = expected[2], expected[3]
 
     grad_input = empty_like(x)
+    weight_t = empty((in_channels, out_channels * k_h * k_w), x.dtype)
+    _transpose_weight_kernel[blocks(weight.size), THREADS](weight, weight_t)
     tiles = _tiles(in_channels)
     grid = tiles.grid(rows=in_channels, cols=n_images * height * width)
-    tiles.input_gradient[grid, tiles.block](grad_output, weight, sh, sw, ph, pw, grad_input)
+    tiles.input_gradient[grid, tiles.block](grad_output, weight_t, sh, sw, ph, pw, k_h, k_w, grad_input)
 
     depth = in_channels * k_h * k_w
     tiles = _tiles(out_channels)
