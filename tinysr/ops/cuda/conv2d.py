@@ -33,10 +33,13 @@ neighbouring addresses), wait (``syncthreads``), and then every thread multiplie
 registers (``acc``). Each element read from global memory is so used ``rows`` or ``cols`` times.
 Thread (ty, tx) owns outputs ``(ty + a*threads_y, tx + b*threads_x)``, spread out so that
 neighbouring threads read neighbouring shared-memory cells and write neighbouring outputs.
-Gathering costs integer divisions (a column index q into (n, i, j), a depth index into
-(c, u, v)); the block's thread count is a multiple of the tile's columns, so each thread always
-gathers the same column and splits its q once, before the depth loop. For the input gradient
-the weight is first rearranged into a plain (C_in, C_out kH kW) matrix (``_transpose_weight_kernel``).
+Gathering needs integer divisions (a column index q into (n, i, j), a depth index k into
+(c, u, v)), which cost GPUs far more than a multiply-add, so each is done once, not per element:
+the block's thread count is a multiple of the tile's columns, so each thread always gathers the
+same column and splits its q before the depth loop; the TK depth indices of a slice are split
+by TK threads into small shared tables (``tap_c``, ``tap_u``, ``tap_v``) that the others read.
+For the input gradient the weight is first rearranged into a plain (C_in, C_out kH kW) matrix
+(``_transpose_weight_kernel``).
 
 The weight gradient's depth, N H_out W_out, is long and its result small, so the depth is also
 split between blocks (``blockIdx.z``, "split-K"): each block writes its partial sums to its own
@@ -116,6 +119,9 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         n_cols = n_images * pixels
         a_tile = cuda.shared.array((TK, TM), dtype=x.dtype)  # a_tile[kk, rr] = weight[r0 + rr, k0 + kk]
         b_tile = cuda.shared.array((TK, TN), dtype=x.dtype)  # b_tile[kk, qq] = window[k0 + kk, q0 + qq]
+        tap_c = cuda.shared.array(TK, dtype=np.int64)  # depth index k0 + kk is (tap_c, tap_u, tap_v)[kk]
+        tap_u = cuda.shared.array(TK, dtype=np.int64)
+        tap_v = cuda.shared.array(TK, dtype=np.int64)
         acc = cuda.local.array((RY, RX), dtype=x.dtype)
         for a in range(RY):
             for b in range(RX):
@@ -131,18 +137,20 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         top = ((q % pixels) // w_out) * sh - ph
         left = (q % w_out) * sw - pw
         for k0 in range(0, depth_total, TK):
+            if t < TK:  # split the slice's depth indices k into (c, u, v) once, for the whole block
+                k = k0 + t
+                tap_c[t], tap_u[t], tap_v[t] = k // taps, (k % taps) // k_w, k % k_w
             for e in range(t, TK * TM, NT):
                 rr, kk = e // TK, e % TK  # neighbouring threads read neighbouring weights
                 r, k = r0 + rr, k0 + kk
                 a_tile[kk, rr] = weight[r, k] if r < out_channels and k < depth_total else 0
+            cuda.syncthreads()  # the (c, u, v) of the slice are known
             for kk in range(t // TN, TK, NT // TN):  # neighbouring threads read neighbouring pixels
-                k = k0 + kk
                 b_tile[kk, qq] = 0
-                if k < depth_total and q < n_cols:
-                    c, tap = k // taps, k % taps
-                    row, col = top + tap // k_w, left + tap % k_w  # the pixel of x under tap (u, v)
+                if k0 + kk < depth_total and q < n_cols:
+                    row, col = top + tap_u[kk], left + tap_v[kk]  # the pixel of x under tap (u, v)
                     if 0 <= row < height and 0 <= col < width:
-                        b_tile[kk, qq] = x[n, c, row, col]
+                        b_tile[kk, qq] = x[n, tap_c[kk], row, col]
             cuda.syncthreads()  # the tiles are complete
             multiply_tiles(a_tile, b_tile, acc)
             cuda.syncthreads()  # everyone is done with them before they are overwritten
@@ -169,6 +177,9 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         n_cols = n_images * pixels
         a_tile = cuda.shared.array((TK, TM), dtype=weight_t.dtype)
         b_tile = cuda.shared.array((TK, TN), dtype=weight_t.dtype)
+        tap_o = cuda.shared.array(TK, dtype=np.int64)  # depth index k0 + kk is (tap_o, tap_u, tap_v)[kk]
+        tap_u = cuda.shared.array(TK, dtype=np.int64)
+        tap_v = cuda.shared.array(TK, dtype=np.int64)
         acc = cuda.local.array((RY, RX), dtype=weight_t.dtype)
         for a in range(RY):
             for b in range(RX):
@@ -183,22 +194,26 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         row = (q % pixels) // width + ph
         col = q % width + pw
         for k0 in range(0, depth_total, TK):
+            if t < TK:
+                k = k0 + t
+                tap_o[t], tap_u[t], tap_v[t] = k // taps, (k % taps) // k_w, k % k_w
             for e in range(t, TK * TM, NT):
                 rr, kk = e // TK, e % TK
                 r, k = r0 + rr, k0 + kk
                 a_tile[kk, rr] = weight_t[r, k] if r < channels and k < depth_total else 0
+            cuda.syncthreads()
             for kk in range(t // TN, TK, NT // TN):
-                k = k0 + kk
                 b_tile[kk, qq] = 0
-                if k < depth_total and q < n_cols:
-                    o, tap = k // taps, k % taps
+                if k0 + kk < depth_total and q < n_cols:
                     # the output pixel (i, j) whose tap (u, v) read this input pixel, if there is one:
                     # i * sh + u = row and j * sw + v = col
-                    i_scaled, j_scaled = row - tap // k_w, col - tap % k_w
-                    if i_scaled >= 0 and j_scaled >= 0 and i_scaled % sh == 0 and j_scaled % sw == 0:
-                        i, j = i_scaled // sh, j_scaled // sw
-                        if i < h_out and j < w_out:
-                            b_tile[kk, qq] = grad_output[n, o, i, j]
+                    i, j = row - tap_u[kk], col - tap_v[kk]
+                    on_grid = i >= 0 and j >= 0
+                    if on_grid and (sh > 1 or sw > 1):  # with stride 1 every pixel is on the grid
+                        on_grid = i % sh == 0 and j % sw == 0
+                        i, j = i // sh, j // sw
+                    if on_grid and i < h_out and j < w_out:
+                        b_tile[kk, qq] = grad_output[n, tap_o[kk], i, j]
             cuda.syncthreads()
             multiply_tiles(a_tile, b_tile, acc)
             cuda.syncthreads()
@@ -224,6 +239,9 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         q_end = min((cuda.blockIdx.z + 1) * chunk, n_images * pixels)
         a_tile = cuda.shared.array((TK, TM), dtype=x.dtype)  # a_tile[kk, rr] = grad_output[o = r0 + rr at q0 + kk]
         b_tile = cuda.shared.array((TK, TN), dtype=x.dtype)  # b_tile[kk, cc] = window[k = c0 + cc, q0 + kk]
+        column_c = cuda.shared.array(TN, dtype=np.int64)  # column c0 + cc is k = (column_c, column_u, column_v)[cc]
+        column_u = cuda.shared.array(TN, dtype=np.int64)
+        column_v = cuda.shared.array(TN, dtype=np.int64)
         acc = cuda.local.array((RY, RX), dtype=x.dtype)
         for a in range(RY):
             for b in range(RX):
@@ -231,6 +249,10 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
         t = cuda.threadIdx.y * TX + cuda.threadIdx.x
         r0 = cuda.blockIdx.y * TM
         c0 = cuda.blockIdx.x * TN
+        for cc in range(t, TN, NT):  # the block's columns are the same at every depth: split them once
+            k = c0 + cc
+            column_c[cc], column_u[cc], column_v[cc] = k // taps, (k % taps) // k_w, k % k_w
+        cuda.syncthreads()
         kk = t % TK  # this thread always fills depth index kk of both tiles (NT is a multiple of TK)
         for q0 in range(cuda.blockIdx.z * chunk, q_end, TK):
             q = q0 + kk  # the output pixel (n, i, j) this thread reads; neighbouring threads, neighbouring pixels
@@ -240,14 +262,13 @@ def _build_kernels(threads_y: int, threads_x: int, rows_per_thread: int, cols_pe
             for rr in range(t // TK, TM, NT // TK):
                 r = r0 + rr
                 a_tile[kk, rr] = grad_output[n, r, i, j] if inside and r < out_channels else 0
+            top, left = i * sh - ph, j * sw - pw
             for cc in range(t // TK, TN, NT // TK):
-                k = c0 + cc
                 b_tile[kk, cc] = 0
-                if inside and k < n_cols:
-                    c, tap = k // taps, k % taps
-                    row, col = i * sh - ph + tap // k_w, j * sw - pw + tap % k_w
+                if inside and c0 + cc < n_cols:
+                    row, col = top + column_u[cc], left + column_v[cc]
                     if 0 <= row < height and 0 <= col < width:
-                        b_tile[kk, cc] = x[n, c, row, col]
+                        b_tile[kk, cc] = x[n, column_c[cc], row, col]
             cuda.syncthreads()
             multiply_tiles(a_tile, b_tile, acc)
             cuda.syncthreads()
