@@ -1,7 +1,7 @@
 """Time a training step on the GPU: tinysr's numba.cuda kernels beside PyTorch + cuDNN, same GPU, same run.
 
     pip install ".[cuda]" torch          # a CUDA build of PyTorch for the comparison
-    python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet]
+    python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet] [--defer-frees]
 
 Cases (float32; a step is zero the gradients, forward, MSE loss, backward, Adam update):
 
@@ -16,6 +16,11 @@ TF32 is off on the PyTorch side (``torch.backends.cuda.matmul.allow_tf32 = False
 ``torch.backends.cudnn.allow_tf32 = False``), so both run true float32 arithmetic. The ratio is
 tinysr's time over PyTorch's; the target is <= 3. GFLOP/s counts the convolutions only (forward
 plus both backward products = 3 x the forward multiply-adds x 2).
+
+``--defer-frees`` wraps each tinysr step in ``numba.cuda.defer_cleanup()``, so that the device
+memory of the step's temporaries is handed back to the driver between steps rather than every
+few arrays (numba's default, ``NUMBA_CUDA_MAX_PENDING_DEALLOCS_COUNT=10``): an experiment, to
+see how much of a step goes to freeing memory.
 
 Without a usable GPU (or under the CUDA simulator, where times mean nothing) it says so in one
 line and exits with status 1.
@@ -90,8 +95,10 @@ def _median_time(step, synchronize, repeats: int, warmup: int = 3) -> tuple[floa
     return first, statistics.median(times)
 
 
-def tinysr_step(case: str, seed: int = 0):
+def tinysr_step(case: str, seed: int = 0, defer_frees: bool = False):
     """One training step of tinysr on the GPU, with the model, batch and optimizer state all on the device."""
+    from numba import cuda
+
     rng = np.random.default_rng(seed)
     model = SRCNN.preset("9-5-5", channels=1, rng=rng) if case == "srcnn" else SRResNet(rng=rng)
     model.to("cuda")
@@ -105,7 +112,11 @@ def tinysr_step(case: str, seed: int = 0):
         model.backward(criterion.backward())
         optimizer.step()
 
-    return step
+    def step_with_deferred_frees():
+        with cuda.defer_cleanup():
+            step()
+
+    return step_with_deferred_frees if defer_frees else step
 
 
 def torch_step(case: str, seed: int = 0):
@@ -168,6 +179,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: both")
+    parser.add_argument("--defer-frees", action="store_true", help="free device memory between steps only")
     args = parser.parse_args()
     reason = _no_gpu_reason()
     if reason is not None:
@@ -199,7 +211,7 @@ def main() -> int:
     print("-" * len(header))
     for case in args.case or list(CASES):
         flops = 3 * 2 * CASES[case]["macs"]
-        first, ours = _median_time(tinysr_step(case), cuda.synchronize, args.repeats)
+        first, ours = _median_time(tinysr_step(case, defer_frees=args.defer_frees), cuda.synchronize, args.repeats)
         line = f"{CASES[case]['title']:42s} {ours * 1e3:10.1f} {flops / ours / 1e9:8.0f}"
         if torch is not None:
             _, theirs = _median_time(torch_step(case), torch.cuda.synchronize, args.repeats)
