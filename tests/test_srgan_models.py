@@ -453,6 +453,10 @@ def test_bad_settings_are_explained(make, message):
         make()
 
 
+def re_shape(shape: tuple[int, ...]) -> str:
+    return r"\(" + ", ".join(str(s) for s in shape) + r"\)"
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 32, 32), (3, 16, 16), (2, 1, 16, 16), (2, 3, 16, 15)])
 def test_discriminator_names_the_shape_it_expects(shape):
     discriminator = Discriminator(16, 2, rng=0)
@@ -464,7 +468,3 @@ def test_discriminator_names_the_shape_it_expects(shape):
 def test_generator_names_the_channels_it_expects():
     with pytest.raises(ValueError, match=r"expected input with 3 channels at axis 1, got shape \(2, 1, 8, 8\)"):
         SRResNet(scale=2, num_blocks=1, num_features=4, rng=0).forward(np.zeros((2, 1, 8, 8), dtype=np.float32))
-
-
-def re_shape(shape: tuple[int, ...]) -> str:
-    return r"\(" + ", ".join(str(s) for s in shape) + r"\)"
