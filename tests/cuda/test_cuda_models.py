@@ -159,6 +159,9 @@ def test_load_state_dict_and_astype_on_the_gpu():
     for name, value in source.state_dict().items():
         np.testing.assert_array_equal(model.state_dict()[name], value)
     assert is_device_array(model.conv1.weight.data)
+    host_model = SRCNN(channels=1, n1=4, n2=3, f1=3, f2=1, f3=3, rng=6)
+    host_model.load_state_dict({name: gpu(value) for name, value in source.state_dict().items()})
+    np.testing.assert_array_equal(host_model.conv2.weight.data, source.conv2.weight.data)
     model.astype(np.float64)
     assert is_device_array(model.conv1.weight.data) and model.conv1.weight.data.dtype == np.float64
     x = np.random.default_rng(4).random((1, 1, 6, 5))

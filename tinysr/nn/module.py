@@ -199,8 +199,8 @@ class Module:
                 f"unexpected keys {unexpected}"
             )
         for name, current in own.items():
-            value = np.asarray(state[name])
-            if value.shape != current.shape:
+            value = state[name] if is_device_array(state[name]) else np.asarray(state[name])
+            if tuple(value.shape) != current.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: expected {name} of shape "
                     f"{current.shape}, got {value.shape}"
@@ -248,9 +248,11 @@ def _host_copy(array) -> np.ndarray:
 
 
 def _copy_into(target, values) -> None:
-    """``target[...] = values`` (cast to target's dtype), for a host or a device ``target``."""
+    """``target[...] = values`` (cast to target's dtype); either may be a host or a device array."""
+    if is_device_array(values):
+        values = values.copy_to_host()
     if is_device_array(target):
-        target.copy_to_device(np.ascontiguousarray(to_device(values, "cpu"), dtype=target.dtype))
+        target.copy_to_device(np.ascontiguousarray(values, dtype=target.dtype))
     else:
         target[...] = values
 
