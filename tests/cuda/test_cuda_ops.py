@@ -185,7 +185,8 @@ def test_elementwise_activations_match_cpu(name, forward, backward, dtype, rtol)
 def test_activations_keep_nan_and_large_values_like_cpu():
     x = np.array([np.nan, -1e4, 1e4, -0.0, 0.0, 3.0], dtype=np.float32)
     for forward in (activations.relu_forward, activations.sigmoid_forward, activations.tanh_forward):
-        np.testing.assert_array_equal(host(forward(gpu(x))[0]), forward(x)[0])
+        # a GPU's exp and tanh may differ from the CPU's in the last bit: compare to float32 precision
+        np.testing.assert_allclose(host(forward(gpu(x))[0]), forward(x)[0], rtol=1e-6, atol=1e-30)
 
 
 @pytest.mark.parametrize("shape, shared", [((2, 3), False), ((2, 3, 5), True), ((2, 3, 4, 5), False),
