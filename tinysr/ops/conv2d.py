@@ -35,8 +35,9 @@ Tiers. ``conv2d_forward_<tier>(x, weight, bias, stride, padding) -> out`` and
 ``conv2d_forward``/``conv2d_backward`` with validated, C-contiguous arrays and (int, int) pairs:
 
 * ``reference``: NumPy, one ``einsum`` per kernel offset ``(u, v)``. Read these first.
-* ``numba``: the same sums as matrix products done by BLAS (``tinysr.ops._blas.gemm``) inside one
-  ``prange`` over images. Two ways to lay the sums out as matrix products:
+* ``numba``: the same sums as matrix products done by BLAS (``tinysr.ops._blas.gemm``), called
+  from Numba ``prange`` loops (how the work is cut and shared out: see "numba tier" below).
+  Two ways to lay the sums out as matrix products:
 
   - im2col (1 to 3 input channels): copy every kH x kW window of one image into a column
     of a (C_in kH kW, H_out W_out) matrix ``cols``; then ``out = weight.reshape(C_out, -1) @ cols``.
@@ -76,6 +77,14 @@ _LAYER = "conv2d"
 # image) that is too few to keep BLAS busy and im2col's one long product is faster. From 4
 # channels on the shifted windows won on every SR shape measured (single thread, float32).
 _WINDOW_MIN_CHANNELS = 4
+
+# Forward work items (see "numba tier" below): a shifted-window block has at most
+# _WINDOW_BLOCK_COLUMNS columns of the flat output; an im2col band has as many output rows as keep
+# its im2col matrix under _IM2COL_BLOCK_ENTRIES entries (128 KB in float32), and at least one.
+# Both keep what a block reads inside a core's L2 cache; halving or doubling them changed the
+# times of SRCNN's layers by at most ~15% (measured on 420x420 and 33x33 images, one thread).
+_WINDOW_BLOCK_COLUMNS = 1024
+_IM2COL_BLOCK_ENTRIES = 32768
 
 
 def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -142,10 +151,25 @@ def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarra
 
 
 # ----------------------------------------------------------------------------- numba tier
-# Every kernel handles whole images: thread t of n_threads takes images t, t + n_threads, ... and
-# owns its scratch buffers and its partial sums of grad_weight / grad_bias, which are added up after
-# the parallel loop. So no two parallel iterations ever write the same cell. Buffers are flat 1-D
-# arrays indexed by hand: BLAS wants a start pointer plus a row stride, not a NumPy view.
+# Buffers are flat 1-D arrays indexed by hand: BLAS wants a start pointer plus a row stride, not a
+# NumPy view. No two parallel iterations ever write the same cell: the forward kernels split the
+# output into disjoint blocks, and the backward kernels give each thread its own partial sums of
+# grad_weight / grad_bias, which are added up after the parallel loop.
+#
+# Forward: blocks. Each image's output is computed block by block (bands of output rows for
+# im2col, stretches of flat output columns for shifted windows), and a block is finished, over
+# every kernel tap, before the next one starts: everything its products read is then still in the
+# core's cache (for the shifted windows the kH kW taps read the same pixels shifted a little).
+# Two schedules share out the blocks:
+#   - whole images per thread (when the batch divides evenly among the threads, e.g. training
+#     batches): thread t takes images t, t + n_threads, ..., pads each into its own scratch and
+#     runs its blocks one after another. One parallel loop, no waiting.
+#   - shared images (``share_images``; e.g. one big tile at inference, where a per-image loop
+#     would leave cores idle): all threads first pad every (image, channel) plane into one shared
+#     buffer, then share out all (image, block) pairs, so even a single image keeps every core busy.
+#
+# Backward: whole images; thread t of n_threads takes images t, t + n_threads, ... and owns its
+# scratch buffers. (Training batches hold many small images, which fit in cache anyway.)
 
 
 @njit(cache=True)
@@ -173,23 +197,29 @@ def _crop_from(padded, ph, pw, image):
 
 
 @njit(cache=True)
-def _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols):
-    """cols[(c*kH + u)*kW + v, i*W_out + j] = xpad[c, i*sh + u, j*sw + v] (flat, row length H_out W_out)."""
+def _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, first_row, rows, w_out, cols):
+    """cols[(c*kH + u)*kW + v, (i - first_row)*W_out + j] = xpad[c, i*sh + u, j*sw + v] for the output rows
+    i = first_row .. first_row + rows - 1 (flat, row length rows * W_out)."""
+    pixels = rows * w_out
     row = 0
     for c in range(channels):
         for u in range(k_h):
             for v in range(k_w):
-                for i in range(h_out):
-                    src = (c * hp + i * sh + u) * wp + v
-                    dst = (row * h_out + i) * w_out
-                    for j in range(w_out):
-                        cols[dst + j] = padded[src + j * sw]
+                for i in range(rows):
+                    src = padded[(c * hp + (first_row + i) * sh + u) * wp + v:]
+                    dst = cols[row * pixels + i * w_out:]
+                    if sw == 1:  # a plain copy, which the compiler turns into vector moves
+                        for j in range(w_out):
+                            dst[j] = src[j]
+                    else:
+                        for j in range(w_out):
+                            dst[j] = src[j * sw]
                 row += 1
 
 
 @njit(cache=True)
 def _col2im_add(cols, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, padded):
-    """The adjoint of ``_im2col``: padded[c, i*sh + u, j*sw + v] += cols[(c*kH + u)*kW + v, i*W_out + j]."""
+    """The adjoint of ``_im2col`` (all rows): padded[c, i*sh + u, j*sw + v] += cols[(c*kH + u)*kW + v, i*W_out + j]."""
     row = 0
     for c in range(channels):
         for u in range(k_h):
@@ -202,35 +232,72 @@ def _col2im_add(cols, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, padded):
                 row += 1
 
 
+@njit(cache=True)
+def _im2col_band(padded, weight_2d, bias, hp, wp, k_h, k_w, sh, sw, first_row, rows, cols, out_image):
+    """Output rows first_row .. first_row + rows - 1 of one image: im2col of those rows, one product, bias.
+
+    padded: one padded image, flat (C_in Hp Wp); cols: scratch for (C_in kH kW, rows W_out);
+    out_image (C_out, H_out, W_out). The product writes straight into the band's rows of out_image.
+    """
+    out_channels, h_out, w_out = out_image.shape
+    patch, pixels = weight_2d.shape[1], h_out * w_out
+    first, count = first_row * w_out, rows * w_out
+    _im2col(padded, patch // (k_h * k_w), hp, wp, k_h, k_w, sh, sw, first_row, rows, w_out, cols)
+    out_flat = out_image.reshape(out_channels * pixels)
+    gemm(False, False, out_channels, count, patch, 1.0, weight_2d.reshape(-1), patch,
+         cols, count, 0.0, out_flat[first:], pixels)
+    for o in range(out_channels):
+        band_o = out_flat[o * pixels + first:]
+        for z in range(count):  # (from zero over a view: loops from a runtime start do not vectorise)
+            band_o[z] += bias[o]
+
+
 @njit(parallel=True, cache=True)
-def _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out):
-    """out[n] (C_out, H_out W_out) = weight_2d (C_out, C_in kH kW) @ cols(x[n]) + bias, for every image n."""
+def _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, band, n_threads, share_images, padded, out):
+    """out[n] (C_out, H_out W_out) = weight_2d (C_out, C_in kH kW) @ cols(x[n]) + bias, one band of rows at a time.
+
+    A work item is ``band`` output rows of one image (``_im2col_band``): their im2col columns are
+    small enough to stay in cache until the product reads them. ``padded`` (zeros) holds
+    n_threads padded images, one per thread, or all N if ``share_images`` (the two schedules:
+    see "Forward: blocks" above).
+    """
     n_images, channels, height, width = x.shape
-    _, out_channels, h_out, w_out = out.shape
+    h_out = out.shape[2]
     hp, wp = height + 2 * ph, width + 2 * pw
-    patch, pixels = channels * k_h * k_w, h_out * w_out
-    for t in prange(n_threads):
-        padded = np.zeros(channels * hp * wp, x.dtype)
-        cols = np.empty(patch * pixels, x.dtype)
-        for n in range(t, n_images, n_threads):
-            _pad_into(x[n], ph, pw, padded)
-            _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols)
-            out_n = out[n].reshape(out_channels * pixels)
-            gemm(False, False, out_channels, pixels, patch, 1.0, weight_2d.reshape(-1), patch,
-                 cols, pixels, 0.0, out_n, pixels)
-            for o in range(out_channels):
-                for p in range(pixels):
-                    out_n[o * pixels + p] += bias[o]
+    image_size, patch = channels * hp * wp, channels * k_h * k_w
+    n_bands = (h_out + band - 1) // band
+    if not share_images:
+        for t in prange(n_threads):
+            mine = padded[t * image_size:(t + 1) * image_size]
+            cols = np.empty(patch * band * out.shape[3], x.dtype)
+            for n in range(t, n_images, n_threads):
+                _pad_into(x[n], ph, pw, mine)
+                for b in range(n_bands):
+                    rows = min(band, h_out - b * band)
+                    _im2col_band(mine, weight_2d, bias, hp, wp, k_h, k_w, sh, sw, b * band, rows, cols, out[n])
+    else:
+        plane = hp * wp
+        for item in prange(n_images * channels):  # pad every (image, channel) plane
+            n, c = item // channels, item % channels
+            _pad_into(x[n, c:c + 1], ph, pw, padded[item * plane:(item + 1) * plane])
+        for t in prange(n_threads):
+            cols = np.empty(patch * band * out.shape[3], x.dtype)
+            for item in range(t, n_images * n_bands, n_threads):
+                n, b = item // n_bands, item % n_bands
+                rows = min(band, h_out - b * band)
+                _im2col_band(padded[n * image_size:(n + 1) * image_size], weight_2d, bias, hp, wp, k_h, k_w,
+                             sh, sw, b * band, rows, cols, out[n])
 
 
 @njit(cache=True)
 def _split_phases(image, ph, pw, sh, sw, hq, wq, phases):
-    """phases[a*sw + b, c, i, j] = xpad[c, a + i*sh, b + j*sw] (flat; each phase plane is hq x wq).
+    """phases[c, a*sw + b, i, j] = xpad[c, a + i*sh, b + j*sw] (flat; each phase plane is hq x wq).
 
     Phase (a, b) holds the pixels of the padded image that kernel taps (u, v) with u % sh = a and
     v % sw = b ever touch, and a stride-s correlation of xpad is a sum of stride-1 correlations of
-    the phases. With stride 1 there is one phase: xpad itself. Padding entries are never written
-    (the caller zeroes ``phases`` once).
+    the phases. With stride 1 there is one phase: xpad itself. The sh sw phases of a channel are
+    stored one after the other, so one channel of one image is one stretch of ``phases``. Padding
+    entries are never written (the caller zeroes ``phases`` once).
     """
     channels, height, width = image.shape
     plane = hq * wq
@@ -239,7 +306,7 @@ def _split_phases(image, ph, pw, sh, sw, hq, wq, phases):
             a, i = (y + ph) % sh, (y + ph) // sh
             for b in range(sw):
                 first = (b - pw) % sw  # first column z with (z + pw) % sw == b
-                dst = ((a * sw + b) * channels + c) * plane + i * wq + (first + pw) // sw
+                dst = (c * sh * sw + a * sw + b) * plane + i * wq + (first + pw) // sw
                 count = (width - first + sw - 1) // sw
                 phases[dst:dst + count] = image[c, y, first::sw]
 
@@ -254,44 +321,92 @@ def _merge_phases(phases, ph, pw, sh, sw, hq, wq, image):
             a, i = (y + ph) % sh, (y + ph) // sh
             for b in range(sw):
                 first = (b - pw) % sw
-                src = ((a * sw + b) * channels + c) * plane + i * wq + (first + pw) // sw
+                src = (c * sh * sw + a * sw + b) * plane + i * wq + (first + pw) // sw
                 count = (width - first + sw - 1) // sw
                 image[c, y, first::sw] = phases[src:src + count]
 
 
 @njit(cache=True)
-def _tap_start(u, v, sh, sw, channels, hq, wq):
-    """Flat index in ``phases`` where tap (u, v) starts reading: phase (u % sh, v % sw), row u // sh, col v // sw."""
-    return ((u % sh) * sw + v % sw) * channels * hq * wq + (u // sh) * wq + v // sw
+def _tap_start(u, v, sh, sw, hq, wq):
+    """Flat index in channel 0's phases where tap (u, v) starts: phase (u % sh, v % sw), row u // sh, col v // sw.
+
+    Channel c starts ``c * sh * sw * hq * wq`` further on: that is the row stride of the products.
+    """
+    return ((u % sh) * sw + v % sw) * hq * wq + (u // sh) * wq + v // sw
+
+
+@njit(cache=True)
+def _window_block(phases, weight_taps, bias, k_h, k_w, sh, sw, hq, wq, first, count, wide, out_image):
+    """Columns first .. first + count - 1 of one image's flat ``wide`` output, summed over all taps.
+
+    phases: one image split into phases, flat (C_in sh sw hq wq); wide: scratch for (C_out, count);
+    out_image (C_out, H_out, W_out) receives the block's real pixels plus the bias.
+    """
+    out_channels, _, w_out = out_image.shape
+    channels = weight_taps.shape[1] // out_channels
+    channel_size = sh * sw * hq * wq  # the row stride of every product's right operand
+    for u in range(k_h):
+        for v in range(k_w):
+            beta = 0.0 if u == 0 and v == 0 else 1.0
+            start = _tap_start(u, v, sh, sw, hq, wq) + first
+            gemm(False, False, out_channels, count, channels, 1.0, weight_taps[u * k_w + v], channels,
+                 phases[start:], channel_size, beta, wide, count)
+    # Column q of the block is wide position first + q = i * wq + j; keep it when j < W_out.
+    q, i, j = 0, first // wq, first % wq
+    while q < count:
+        in_row = min(wq - j, count - q)  # the block's columns in wide row i
+        keep = min(in_row, w_out - j)    # ... of which real pixels (none if j >= W_out)
+        for o in range(out_channels):
+            src, dst = wide[o * count + q:], out_image[o, i, j:]
+            for z in range(keep):  # (from zero over views: loops from a runtime start do not vectorise)
+                dst[z] = src[z] + bias[o]
+        q, i, j = q + in_row, i + 1, 0
 
 
 @njit(parallel=True, cache=True)
-def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out):
-    """Shifted windows: wide[n] += weight[:, :, u, v] @ phase(u, v)[:, start(u, v):] for every tap.
+def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, block, n_threads, share_images, phases, out):
+    """Shifted windows: wide[n] = sum over taps (u, v) of weight[:, :, u, v] @ phase(u, v)[:, start(u, v):].
 
     weight_taps (kH kW, C_out C_in) holds ``weight[:, :, u, v]`` as row ``u*kW + v``. ``wide`` is
     (C_out, H_out, wq): output rows of the phases' width wq, whose entries past W_out are junk.
+    ``phases`` (zeros) holds n_threads images split into phases, one per thread, or all N if
+    ``share_images`` (the two schedules: see "Forward: blocks" above).
+
+    A work item is ``block`` consecutive columns of one image's flat ``wide`` (``_window_block``),
+    and all kH kW taps are summed into that block before the next one starts. The taps read the
+    same input shifted by a few pixels or rows, so after the first tap the rest find it in cache.
+    (Looping over the taps outside, one product per tap over the whole image, reads every feature
+    map from memory kH kW times: on a 420x420 tile that made the 64->32 5x5 layer memory-bound.)
     """
     n_images, channels, height, width = x.shape
-    _, out_channels, h_out, w_out = out.shape
+    out_channels, h_out, w_out = out.shape[1:]
     hq, wq = (height + 2 * ph + sh - 1) // sh, (width + 2 * pw + sw - 1) // sw
+    channel_size = sh * sw * hq * wq
+    image_size = channels * channel_size
     # Flat length covered by one tap: up to the last real output pixel, never past the phase.
     span = (h_out - 1) * wq + w_out
-    for t in prange(n_threads):
-        phases = np.zeros(sh * sw * channels * hq * wq, x.dtype)
-        wide = np.empty(out_channels * h_out * wq, x.dtype)
-        for n in range(t, n_images, n_threads):
-            _split_phases(x[n], ph, pw, sh, sw, hq, wq, phases)
-            for u in range(k_h):
-                for v in range(k_w):
-                    beta = 0.0 if u == 0 and v == 0 else 1.0
-                    start = _tap_start(u, v, sh, sw, channels, hq, wq)
-                    gemm(False, False, out_channels, span, channels, 1.0, weight_taps[u * k_w + v], channels,
-                         phases[start:], hq * wq, beta, wide, h_out * wq)
-            for o in range(out_channels):
-                for i in range(h_out):
-                    for j in range(w_out):
-                        out[n, o, i, j] = wide[(o * h_out + i) * wq + j] + bias[o]
+    n_blocks = (span + block - 1) // block
+    if not share_images:
+        for t in prange(n_threads):
+            mine = phases[t * image_size:(t + 1) * image_size]
+            wide = np.empty(out_channels * block, x.dtype)
+            for n in range(t, n_images, n_threads):
+                _split_phases(x[n], ph, pw, sh, sw, hq, wq, mine)
+                for b in range(n_blocks):
+                    count = min(block, span - b * block)
+                    _window_block(mine, weight_taps, bias, k_h, k_w, sh, sw, hq, wq, b * block, count, wide, out[n])
+    else:
+        for item in prange(n_images * channels):  # split every (image, channel) plane into phases
+            n, c = item // channels, item % channels
+            _split_phases(x[n, c:c + 1], ph, pw, sh, sw, hq, wq,
+                          phases[item * channel_size:(item + 1) * channel_size])
+        for t in prange(n_threads):
+            wide = np.empty(out_channels * block, x.dtype)
+            for item in range(t, n_images * n_blocks, n_threads):
+                n, b = item // n_blocks, item % n_blocks
+                count = min(block, span - b * block)
+                _window_block(phases[n * image_size:(n + 1) * image_size], weight_taps, bias, k_h, k_w, sh, sw,
+                              hq, wq, b * block, count, wide, out[n])
 
 
 @njit(parallel=True, cache=True)
@@ -313,7 +428,7 @@ def _backward_im2col(grad_output, x, weight_2d, k_h, k_w, sh, sw, ph, pw, n_thre
         grad_cols = np.empty(patch * pixels, x.dtype)
         for n in range(t, n_images, n_threads):
             _pad_into(x[n], ph, pw, padded)
-            _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, h_out, w_out, cols)
+            _im2col(padded, channels, hp, wp, k_h, k_w, sh, sw, 0, h_out, w_out, cols)
             g = grad_output[n].reshape(out_channels * pixels)
             gemm(False, True, out_channels, patch, pixels, 1.0, g, pixels, cols, pixels,
                  1.0, grad_weight_parts[t], patch)
@@ -343,10 +458,11 @@ def _backward_window(grad_output, x, weight_taps, k_h, k_w, sh, sw, ph, pw, n_th
     n_images, channels, height, width = x.shape
     _, out_channels, h_out, w_out = grad_output.shape
     hq, wq = (height + 2 * ph + sh - 1) // sh, (width + 2 * pw + sw - 1) // sw
+    channel_size = sh * sw * hq * wq
     span = (h_out - 1) * wq + w_out
     for t in prange(n_threads):
-        phases = np.zeros(sh * sw * channels * hq * wq, x.dtype)
-        grad_phases = np.empty(sh * sw * channels * hq * wq, x.dtype)
+        phases = np.zeros(channels * channel_size, x.dtype)
+        grad_phases = np.empty(channels * channel_size, x.dtype)
         grad_wide = np.zeros(out_channels * h_out * wq, x.dtype)
         for n in range(t, n_images, n_threads):
             _split_phases(x[n], ph, pw, sh, sw, hq, wq, phases)
@@ -361,11 +477,11 @@ def _backward_window(grad_output, x, weight_taps, k_h, k_w, sh, sw, ph, pw, n_th
             grad_phases[:] = 0.0
             for u in range(k_h):
                 for v in range(k_w):
-                    start = _tap_start(u, v, sh, sw, channels, hq, wq)
+                    start = _tap_start(u, v, sh, sw, hq, wq)
                     gemm(True, False, channels, span, out_channels, 1.0, weight_taps[u * k_w + v], channels,
-                         grad_wide, h_out * wq, 1.0, grad_phases[start:], hq * wq)
+                         grad_wide, h_out * wq, 1.0, grad_phases[start:], channel_size)
                     gemm(False, True, out_channels, channels, span, 1.0, grad_wide, h_out * wq,
-                         phases[start:], hq * wq, 1.0, grad_weight_parts[t, u * k_w + v], channels)
+                         phases[start:], channel_size, 1.0, grad_weight_parts[t, u * k_w + v], channels)
             _merge_phases(grad_phases, ph, pw, sh, sw, hq, wq, grad_input[n])
 
 
@@ -378,13 +494,25 @@ def _taps(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight.transpose(2, 3, 0, 1)).reshape(weight.shape[2] * weight.shape[3], -1)
 
 
-def _n_threads(n_images: int) -> int:
+def _n_threads(n_items: int) -> int:
     # Read here, not inside the kernels: a kernel that calls numba.get_num_threads() cannot be cached.
-    return max(1, min(numba.get_num_threads(), n_images))
+    return max(1, min(numba.get_num_threads(), n_items))
+
+
+def _share_images(n_images: int) -> bool:
+    """The forward schedule: share every image's blocks among the threads unless the images divide evenly."""
+    return n_images % numba.get_num_threads() != 0
+
+
+def _equal_parts(size: int, most: int) -> tuple[int, int]:
+    """Cut ``size`` into the fewest parts of at most ``most`` (at least 1), made equal: (part size, parts)."""
+    parts = -(-size // max(1, most))
+    part = -(-size // parts)
+    return part, -(-size // part)
 
 
 def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
-    """The forward pass as BLAS products, one image per thread (see the module docstring for the layouts).
+    """The forward pass as BLAS products, block by block (layouts: module docstring; blocks: "numba tier").
 
     Same arguments and result as ``conv2d_forward_reference``; x, weight, bias must be C-contiguous.
     """
@@ -394,13 +522,23 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
     h_out, w_out = _output_size(height, k_h, sh, ph), _output_size(width, k_w, sw, pw)
     out = np.empty((n_images, out_channels, h_out, w_out), dtype=x.dtype)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else bias
-    n_threads = _n_threads(n_images)
+    share_images = _share_images(n_images)
     with single_threaded_blas():
         if _use_window(in_channels):
-            _forward_window(x, _taps(weight), bias, k_h, k_w, sh, sw, ph, pw, n_threads, out)
+            hq, wq = -(-(height + 2 * ph) // sh), -(-(width + 2 * pw) // sw)
+            block, n_blocks = _equal_parts((h_out - 1) * wq + w_out, _WINDOW_BLOCK_COLUMNS)
+            n_threads = _n_threads(n_images * n_blocks if share_images else n_images)
+            image_size = in_channels * sh * sw * hq * wq
+            phases = np.zeros((n_images if share_images else n_threads) * image_size, dtype=x.dtype)
+            _forward_window(x, _taps(weight), bias, k_h, k_w, sh, sw, ph, pw, block, n_threads, share_images,
+                            phases, out)
         else:
-            weight_2d = weight.reshape(out_channels, -1)
-            _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, n_threads, out)
+            band, n_bands = _equal_parts(h_out, _IM2COL_BLOCK_ENTRIES // (in_channels * k_h * k_w * w_out))
+            n_threads = _n_threads(n_images * n_bands if share_images else n_images)
+            image_size = in_channels * (height + 2 * ph) * (width + 2 * pw)
+            padded = np.zeros((n_images if share_images else n_threads) * image_size, dtype=x.dtype)
+            _forward_im2col(x, weight.reshape(out_channels, -1), bias, k_h, k_w, sh, sw, ph, pw, band, n_threads,
+                            share_images, padded, out)
     return out
 
 

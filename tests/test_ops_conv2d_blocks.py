@@ -1,0 +1,123 @@
+"""The Numba forward convolution computed block by block: every schedule and block size against the reference.
+
+``conv2d_forward_numba`` cuts each image's output into blocks (bands of rows for im2col, stretches
+of flat "wide" columns for shifted windows) and shares them out in one of two schedules: whole
+images per thread, or every (image, block) pair shared by all threads after a parallel padding
+pass (``_share_images``). With the default block sizes the small images of the other tests fit
+in one block, and with one thread the "images" schedule is always chosen; so these tests force
+tiny blocks and each schedule, so that block edges fall in the middle of rows, in the junk
+columns of the wide layout and on the last, shorter block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import random_array, seeds
+
+from tinysr.ops import conv2d as conv2d_module
+from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
+
+
+@contextlib.contextmanager
+def _forced(layout: str, share_images: bool, window_columns: int | None = None, im2col_entries: int | None = None):
+    """Force the Numba layout, the forward schedule and (optionally) the block sizes, then restore them."""
+    saved = (conv2d_module._WINDOW_MIN_CHANNELS, conv2d_module._share_images,
+             conv2d_module._WINDOW_BLOCK_COLUMNS, conv2d_module._IM2COL_BLOCK_ENTRIES)
+    conv2d_module._WINDOW_MIN_CHANNELS = 10**9 if layout == "im2col" else 1
+    conv2d_module._share_images = lambda n_images: share_images
+    if window_columns is not None:
+        conv2d_module._WINDOW_BLOCK_COLUMNS = window_columns
+    if im2col_entries is not None:
+        conv2d_module._IM2COL_BLOCK_ENTRIES = im2col_entries
+    try:
+        yield
+    finally:
+        (conv2d_module._WINDOW_MIN_CHANNELS, conv2d_module._share_images,
+         conv2d_module._WINDOW_BLOCK_COLUMNS, conv2d_module._IM2COL_BLOCK_ENTRIES) = saved
+
+
+def _problem(x_shape, w_shape, has_bias, seed, dtype):
+    x = random_array(seed, x_shape).astype(dtype)
+    weight = random_array(seed + 1, w_shape).astype(dtype)
+    bias = random_array(seed + 2, (w_shape[0],)).astype(dtype) if has_bias else None
+    return x, weight, bias
+
+
+def _assert_close(fast, slow, dtype, name="out"):
+    assert fast.dtype == dtype and fast.shape == slow.shape, name
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    scale = max(1.0, float(np.abs(slow).max()))
+    np.testing.assert_allclose(fast, slow, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+@st.composite
+def blocked_configs(draw):
+    """A convolution plus a block size small enough to cut its output into several uneven blocks."""
+    n_images = draw(st.integers(1, 3))
+    in_channels, out_channels = draw(st.integers(1, 9)), draw(st.integers(1, 5))
+    k_h, k_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    s_h, s_w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    p_h, p_w = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    height = draw(st.integers(max(1, k_h - 2 * p_h), 13))
+    width = draw(st.integers(max(1, k_w - 2 * p_w), 13))
+    shapes = (n_images, in_channels, height, width), (out_channels, in_channels, k_h, k_w)
+    window_columns = draw(st.integers(1, 40))       # flat output columns per shifted-window block
+    im2col_entries = draw(st.integers(1, 2000))     # im2col entries per band: 0 rows means 1
+    return shapes, (s_h, s_w), (p_h, p_w), draw(st.booleans()), draw(seeds), window_columns, im2col_entries
+
+
+@pytest.mark.parametrize("layout", ["im2col", "window"])
+@pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(config=blocked_configs())
+def test_blocked_forward_matches_reference(layout, share_images, dtype, config):
+    (x_shape, w_shape), stride, padding, has_bias, seed, window_columns, im2col_entries = config
+    x, weight, bias = _problem(x_shape, w_shape, has_bias, seed, dtype)
+    with _forced(layout, share_images, window_columns, im2col_entries):
+        fast, _ = conv2d_forward(x, weight, bias, stride, padding)
+    slow, _ = conv2d_forward(x, weight, bias, stride, padding, backend="reference")
+    _assert_close(fast, slow, dtype)
+
+
+@pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
+    ((1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # SRCNN's middle layer: 2 window blocks of the default size
+    ((3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
+    ((1, 1, 45, 29), (64, 1, 9, 9), 1, 4),        # SRCNN's first layer: im2col in bands of 12 rows
+    ((2, 3, 31, 23), (16, 3, 5, 3), (2, 1), (1, 0)),  # im2col with a row stride
+    ((3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # window with four stride phases
+])
+def test_default_blocks_at_realistic_sizes(share_images, dtype, x_shape, w_shape, stride, padding):
+    x, weight, bias = _problem(x_shape, w_shape, True, sum(x_shape), dtype)
+    with _forced("window" if x_shape[1] >= 4 else "im2col", share_images):
+        fast, cache = conv2d_forward(x, weight, bias, stride, padding)
+        # the backward pass reads the same phase layout: check it on the same problem
+        grad_output = random_array(7, fast.shape).astype(dtype)
+        fast_grads = conv2d_backward(grad_output, cache)
+    slow, slow_cache = conv2d_forward(x, weight, bias, stride, padding, backend="reference")
+    _assert_close(fast, slow, dtype)
+    slow_grads = conv2d_backward(grad_output, slow_cache, backend="reference")
+    for name, f, s in zip(["grad_input", "grad_weight", "grad_bias"], fast_grads, slow_grads):
+        _assert_close(f, s, dtype, name)
+
+
+def test_the_schedule_follows_the_thread_count(monkeypatch):
+    # images are shared out whole only when they divide evenly among the threads
+    monkeypatch.setattr(conv2d_module.numba, "get_num_threads", lambda: 2)
+    assert [conv2d_module._share_images(n) for n in (1, 2, 3, 4, 16)] == [True, False, True, False, False]
+    monkeypatch.setattr(conv2d_module.numba, "get_num_threads", lambda: 1)
+    assert not any(conv2d_module._share_images(n) for n in (1, 2, 3))
+
+
+@pytest.mark.parametrize("size, most, expected", [(10, 3, (3, 4)), (9, 3, (3, 3)), (1217, 1024, (609, 2)),
+                                                  (5, 100, (5, 1)), (7, 0, (1, 7))])
+def test_equal_parts(size, most, expected):
+    part, parts = conv2d_module._equal_parts(size, most)
+    assert (part, parts) == expected
+    assert part * parts >= size > part * (parts - 1)  # the parts cover size, none is empty
