@@ -1,0 +1,157 @@
+"""Time ``tinysr.upscale`` of a 512x512 photo at x3 with the shipped SRCNN, and its three convolutions.
+
+    NUMBA_NUM_THREADS=2 python benchmarks/bench_upscale.py [--repeats 3] [--tile T] [--batch-size B]
+
+1. The whole call, ``tinysr.upscale(image, scale=3)`` (the default model: SRCNN 9-5-5 on the Y
+   channel, shipped weights, default tiling), after one warm-up call so that Numba compilation is
+   excluded: the median of ``--repeats`` runs. The target of issue 3 is under 2 s on 2 cores.
+2. Where the time goes: the same upscale with the same network, whose three ``Conv2d`` layers are
+   wrapped in timers; per layer the median over the repeats of its total time in one upscale,
+   and the rest (bicubic, colour conversion, ReLU, tiling) as "other".
+3. When PyTorch is installed: ``torch.nn.functional.conv2d`` (no grad, same weights, the same
+   number of threads) on exactly the input shapes that each layer saw during the upscale, in the
+   same process, and the ratio tinysr / PyTorch per layer.
+
+``--tile`` and ``--batch-size`` override ``upscale``'s defaults, to compare tilings. The machine
+may be shared: compare ratios measured in one run, not milliseconds across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+import tinysr
+from tinysr.image import read_image
+from tinysr.upscale import load_model
+
+SAMPLE = Path(tinysr.__file__).parent / "sample_images" / "astronaut.png"
+SCALE = 3
+LAYERS = ("conv1", "conv2", "conv3")
+
+
+def time_upscale(image: np.ndarray, repeats: int, **options) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``tinysr.upscale(image, scale=3, **options)``, after a warm-up."""
+    tinysr.upscale(image, scale=SCALE, **options)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tinysr.upscale(image, scale=SCALE, **options)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class _TimedForward:
+    """Stands in for ``layer.forward``: adds each call's seconds to ``seconds`` and records the input shape."""
+
+    def __init__(self, forward):
+        self.forward, self.seconds, self.shapes = forward, 0.0, []
+
+    def __call__(self, x):
+        start = time.perf_counter()
+        out = self.forward(x)
+        self.seconds += time.perf_counter() - start
+        self.shapes.append(x.shape)
+        return out
+
+
+def profile_layers(image: np.ndarray, repeats: int, **options):
+    """Per layer: median seconds over ``repeats`` upscales, and the input shapes of one upscale; plus totals."""
+    network = load_model("srcnn", SCALE)
+    per_layer = {name: [] for name in LAYERS}
+    totals, shapes = [], {}
+    for _ in range(repeats):
+        timers = {name: _TimedForward(getattr(network, name).forward) for name in LAYERS}
+        for name, timer in timers.items():
+            getattr(network, name).forward = timer  # an instance attribute hides the class's method
+        start = time.perf_counter()
+        tinysr.upscale(image, scale=SCALE, model=network, **options)
+        totals.append(time.perf_counter() - start)
+        for name, timer in timers.items():
+            per_layer[name].append(timer.seconds)
+            shapes[name] = timer.shapes
+            del getattr(network, name).forward
+    return network, {name: statistics.median(s) for name, s in per_layer.items()}, statistics.median(totals), shapes
+
+
+def torch_layers(network, shapes: dict, repeats: int) -> dict | None:
+    """Per layer: median seconds of PyTorch's conv2d on the recorded input shapes, or None without PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(numba.get_num_threads())
+    rng = np.random.default_rng(0)
+    medians = {}
+    with torch.no_grad():
+        for name in LAYERS:
+            layer = getattr(network, name)
+            weight = torch.from_numpy(layer.weight.data)
+            bias = torch.from_numpy(layer.bias.data)
+            inputs = [torch.from_numpy(rng.random(shape, dtype=np.float32)) for shape in sorted(set(shapes[name]))]
+            by_shape = dict(zip(sorted(set(shapes[name])), inputs))
+
+            def run(layer=layer, weight=weight, bias=bias, by_shape=by_shape, calls=shapes[name]):
+                for shape in calls:
+                    torch.nn.functional.conv2d(by_shape[shape], weight, bias, layer.stride, layer.padding)
+
+            run()  # warm-up
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - start)
+            medians[name] = statistics.median(times)
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--image", type=Path, default=SAMPLE)
+    parser.add_argument("--tile", type=int, help="output tile side (default: upscale's)")
+    parser.add_argument("--batch-size", type=int, help="tiles per network call (default: upscale's)")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"expected --repeats >= 1, got {args.repeats}")
+    options = {key: value for key, value in (("tile", args.tile), ("batch_size", args.batch_size))
+               if value is not None}
+    image = read_image(args.image)
+    threads = numba.get_num_threads()
+    print(f"tinysr {tinysr.__version__}, numba {numba.__version__} ({threads} threads), "
+          f"{args.image.name} {image.shape}, x{SCALE}, shipped SRCNN 9-5-5 on Y, options {options or 'default'}")
+
+    times = time_upscale(image, args.repeats, **options)
+    print(f"tinysr.upscale: median {statistics.median(times):.2f} s of {args.repeats} "
+          f"({', '.join(f'{t:.2f}' for t in times)}); target < 2 s")
+
+    network, ours, total, shapes = profile_layers(image, args.repeats, **options)
+    theirs = torch_layers(network, shapes, args.repeats)
+    print(f"\nper layer (median of {args.repeats} upscales; conv time includes tinysr's checks and padding)")
+    header = f"{'layer':28s} {'calls':>5s} {'input shape':>22s} {'tinysr s':>9s}"
+    if theirs is not None:
+        header += f" {'torch s':>8s} {'ratio':>6s}"
+    print(header)
+    for name in LAYERS:
+        layer = getattr(network, name)
+        what = f"{name} {layer.in_channels}->{layer.out_channels} k{layer.kernel_size[0]}"
+        line = f"{what:28s} {len(shapes[name]):5d} {max(shapes[name])!s:>22s} {ours[name]:9.3f}"
+        if theirs is not None:
+            line += f" {theirs[name]:8.3f} {ours[name] / theirs[name]:6.2f}"
+        print(line)
+    convs = sum(ours.values())
+    line = f"{'all three':28s} {'':5s} {'':>22s} {convs:9.3f}"
+    if theirs is not None:
+        line += f" {sum(theirs.values()):8.3f} {convs / sum(theirs.values()):6.2f}"
+    print(line)
+    print(f"{'other (bicubic, YCbCr, ReLU)':28s} {'':5s} {'':>22s} {total - convs:9.3f}")
+    print(f"{'whole upscale (profiled)':28s} {'':5s} {'':>22s} {total:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
