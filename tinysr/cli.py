@@ -64,6 +64,7 @@ def _add_upscale_parser(commands) -> None:
     upscale.add_argument("--tile", type=int, default=None,
                          help="tile side in output pixels (default: 144 for srcnn, 384 for srresnet and srgan)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_device_argument(upscale)
 
 
 def _add_eval_parser(commands) -> None:
@@ -81,6 +82,7 @@ def _add_eval_parser(commands) -> None:
     evaluate.add_argument("--weights", metavar="FILE",
                           help="weights to use instead of the shipped ones (with one network model)")
     evaluate.add_argument("--figure", metavar="OUT.png", help="also save side-by-side crops of every method")
+    _add_device_argument(evaluate)
 
 
 def _add_train_parser(commands) -> None:
@@ -137,6 +139,13 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--checkpoint-every", type=int, metavar="K",
                        help=f"save a checkpoint every K steps (default: {d['checkpoint_every']})")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    _add_device_argument(train)
+
+
+def _add_device_argument(parser) -> None:
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the networks run: cpu (default) or cuda (an NVIDIA GPU; pip install "
+                             "'tinysr[cuda]')")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
 
         run(steps=args.steps, seed=args.seed)
         return 0
+    if args.command in ("train", "upscale", "eval"):
+        from tinysr.device import DeviceError, check_device
+
+        try:  # "cuda" without a usable GPU: one line, before anything is read or written
+            check_device(args.device)
+        except DeviceError as error:
+            print(f"tinysr {args.command}: error: {error}", file=sys.stderr)
+            return 1
     if args.command == "train":
         return _train(args)
     if args.command in ("upscale", "eval"):
@@ -223,7 +240,7 @@ def _upscale(args: argparse.Namespace) -> int:
 
         try:
             result = upscale(image, args.scale, network if network is not None else "bicubic",
-                             tile=args.tile, progress=progress)
+                             tile=args.tile, progress=progress, device=args.device)
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
         finally:
@@ -250,13 +267,13 @@ def _eval(args: argparse.Namespace) -> int:
         bars[0].update(done - bars[0].n)
 
     try:
-        report = evaluate(args.data, args.scale, models, weights=args.weights, progress=progress)
+        report = evaluate(args.data, args.scale, models, weights=args.weights, progress=progress, device=args.device)
     finally:
         for bar in bars:
             bar.close()
     print(format_table(report))
     if args.figure:
-        save_figure(args.figure, args.data, args.scale, report, weights=args.weights)
+        save_figure(args.figure, args.data, args.scale, report, weights=args.weights, device=args.device)
         print(f"figure: {args.figure}")
     return 0
 
@@ -268,7 +285,7 @@ def _train(args: argparse.Namespace) -> int:
 
     settings = {key: getattr(args, key) for key in SETTINGS if hasattr(args, key)}
     try:
-        train(settings, args.out, resume=args.resume, progress=not args.no_progress)
+        train(settings, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
     except TrainingInterrupted as stopped:
         print(f"tinysr train: {stopped}", file=sys.stderr)
         return 130

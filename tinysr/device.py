@@ -164,3 +164,22 @@ def add_into(target, source) -> None:
 def copy(x):
     """A fresh copy of ``x`` on its device (``x.copy()``)."""
     return cuda_tier("arrays").copy(x) if is_device_array(x) else x.copy()
+
+
+def module_device(model) -> str:
+    """Where ``model``'s parameters live: ``"cuda"`` after ``model.to("cuda")``, else ``"cpu"``."""
+    for parameter in model.parameters():
+        return parameter.device
+    return "cpu"
+
+
+def forward_on_host(model, x: np.ndarray) -> np.ndarray:
+    """``model.forward(x)`` for a NumPy ``x``, wherever the model lives; returns a NumPy array.
+
+    On the GPU the input is copied in and the output copied back: one round trip per call, which
+    is what inference on whole images and tiles (``tinysr.upscale``, ``tinysr eval``) needs.
+    """
+    device = module_device(model)
+    if device == "cpu":
+        return model.forward(x)
+    return to_device(model.forward(to_device(x, device)), "cpu")

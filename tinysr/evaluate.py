@@ -28,6 +28,7 @@ import numpy as np
 
 from tinysr._files import atomic_write
 from tinysr.data import list_images, load_eval_pairs
+from tinysr.device import forward_on_host
 from tinysr.image import bicubic_degrade, modcrop, read_image, rgb_to_y_uint8, to_uint8
 from tinysr.metrics import psnr, ssim
 from tinysr.nn import Module
@@ -38,14 +39,14 @@ __all__ = ["evaluate", "format_table", "gradient_magnitude", "save_figure"]
 
 def _network_y(network: Module, ilr: np.ndarray) -> np.ndarray:
     """Run a Y-channel network on one ``(H, W)`` ILR image; return the rounded uint8 ``(H, W, 1)``."""
-    out = network.forward(np.ascontiguousarray(ilr[None, None], dtype=np.float32))[0, 0]
+    out = forward_on_host(network, np.ascontiguousarray(ilr[None, None], dtype=np.float32))[0, 0]
     return to_uint8(out)[:, :, None]
 
 
 def _network_rgb_y(network: Module, lr: np.ndarray, grey: bool) -> np.ndarray:
     """Run an LR-input RGB network on one ``(h, w, 3)`` uint8 image; return its rounded Y ``(H, W, 1)``."""
     x = np.ascontiguousarray(lr.transpose(2, 0, 1)[None], dtype=np.float32) / 255
-    out = network.forward(x)[0].transpose(1, 2, 0)
+    out = forward_on_host(network, x)[0].transpose(1, 2, 0)
     if grey:
         return to_uint8(out.mean(axis=2))[:, :, None]
     return rgb_to_y_uint8(to_uint8(out))[:, :, None]
@@ -60,20 +61,24 @@ def gradient_magnitude(image: np.ndarray, crop_border: int = 0) -> float:
     return float(np.mean(np.sqrt(dx * dx + dy * dy)))
 
 
-def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weights=None, progress=None) -> dict:
+def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weights=None, progress=None,
+             device: str = "cpu") -> dict:
     """Y-PSNR, SSIM and sharpness of every model on every image of ``folder``.
 
     Returns ``{"scale", "images": [names], "results": {model: {"psnr": [...], "ssim": [...],
     "sharpness": [...]}}}``, lists in the order of ``images``; sharpness is the output's mean Y
     gradient magnitude divided by the HR image's. ``weights`` (a path) replaces the shipped
     weights of the one network model in ``models``. ``progress``, if given, is called as
-    ``progress(done, total)`` after each image.
+    ``progress(done, total)`` after each image. ``device``: "cpu" or "cuda", where the networks run.
     """
     list_images(folder)  # a missing or empty folder is reported before any model is loaded
     if weights is not None and sum(name != "bicubic" for name in models) != 1:
         raise ValueError(f"eval: --weights replaces the weights of one network, but the models are {list(models)}; "
                          "evaluate that network alone with bicubic")
     networks = {name: load_model(name, scale, weights if name != "bicubic" else None) for name in models}
+    for network in networks.values():
+        if network is not None:
+            network.to(device)
     for name, network in networks.items():
         if network is not None and network.config["name"] == "srcnn" and network.config.get("channels", 1) != 1:
             raise ValueError(f"eval: the {name} weights are for RGB input; evaluation follows the Y-channel protocol")
@@ -123,7 +128,7 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def save_figure(path, folder, scale: int, report: dict, weights=None, crop: int = 96) -> None:
+def save_figure(path, folder, scale: int, report: dict, weights=None, crop: int = 96, device: str = "cpu") -> None:
     """Side by side, for each image: the HR crop, then the same crop from every model (colour).
 
     The crop (``crop`` x ``crop`` pixels of the HR image) is where bicubic loses most detail: the
@@ -147,7 +152,7 @@ def save_figure(path, folder, scale: int, report: dict, weights=None, crop: int 
         window = (slice(top, top + crop), slice(left, left + crop))
         panels = [("HR (original)", hr)]
         for model in models:
-            sr = upscale(lr, scale, model, weights if model != "bicubic" else None)
+            sr = upscale(lr, scale, model, weights if model != "bicubic" else None, device=device)
             panels.append((f"{model}: {report['results'][model]['psnr'][row]:.2f} dB", sr))
         for col, (title, image) in enumerate(panels):
             ax = axes[row, col]

@@ -46,6 +46,7 @@ import numpy as np
 
 from tinysr._files import atomic_write
 from tinysr.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from tinysr.device import check_device, forward_on_host, to_device
 from tinysr.gan import GANStepDiverged, srgan_step
 from tinysr.losses import MSELoss
 from tinysr.models import PRESETS, SRCNN, Discriminator, SRResNet
@@ -234,7 +235,8 @@ def check_settings(settings: dict) -> dict:
 
 
 def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bool = True,
-          callback: Callable[[int, float], None] | None = None, log: Callable[[str], None] | None = None) -> dict:
+          callback: Callable[[int, float], None] | None = None, log: Callable[[str], None] | None = None,
+          device: str = "cpu") -> dict:
     """Train (or continue training) a network; returns a summary dict.
 
     Args:
@@ -247,6 +249,8 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         callback: called as ``callback(step, loss)`` after every completed step (tests use it to
             stop a run; raising ``KeyboardInterrupt`` there behaves like Ctrl-C).
         log: where one-line messages go (default: print, flushed).
+        device: "cpu" or "cuda": where the networks, their optimizers and each batch live (the
+            run's files are the same either way, so a run may be resumed on the other device).
 
     Returns:
         ``{"step", "loss", "val_psnr", "bicubic_psnr", "timing", "out"}``.
@@ -261,6 +265,7 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         def log(line: str) -> None:
             print(line, flush=True)  # flushed, so that a log file shows progress as it happens
 
+    check_device(device)  # before any file is touched: "cuda" without a GPU is a one-line DeviceError
     out = Path(out)
     checkpoint_path = out / CHECKPOINT
     discriminator = None
@@ -295,6 +300,9 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
         log(f"warning: training on {settings['data']} makes every score measured on it meaningless")
     dataset = SRDataset(settings["data"], scale=scale, patch_size=settings["patch"], mode=input_mode(settings),
                         channels=channels, seed=settings["seed"], augment=True)
+    model.to(device)
+    if discriminator is not None:
+        discriminator.to(device)
     optimizer = Adam(model.parameters(), lr=settings["lr"])
     d_optimizer = None if discriminator is None else Adam(discriminator.parameters(), lr=settings["lr"])
     if resume:
@@ -372,6 +380,8 @@ def train(settings: dict, out: str | Path, *, resume: bool = False, progress: bo
                     raise KeyboardInterrupt
                 started = time.perf_counter()
                 inputs, targets = dataset.batch(settings["batch_size"])
+                if device != "cpu":
+                    inputs, targets = to_device(inputs, device), to_device(targets, device)
                 loaded = time.perf_counter()
                 losses = run_step(inputs, targets)
                 computed = time.perf_counter()
@@ -603,7 +613,7 @@ class _Validation:
             image = (np.asarray(pair["ilr"], dtype=np.float32) if self.mode == "ilr"
                      else pair["lr"].astype(np.float32) / 255)
             x = image[None, None] if image.ndim == 2 else np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-            output = model.forward(x)[0]
+            output = forward_on_host(model, x)[0]
             prediction = output[0] if output.shape[0] == 1 and image.ndim == 2 else output.transpose(1, 2, 0)
             scores.append(self._score(prediction, reference))
         model.train()
@@ -632,7 +642,8 @@ class _Validation:
             top, left = (lr.shape[0] - side) // 2, (lr.shape[1] - side) // 2
             y0, x0 = max(top - margin, 0), max(left - margin, 0)
             window = lr[y0:top + side + margin, x0:left + side + margin].astype(np.float32) / 255
-            output = model.forward(np.ascontiguousarray(window.transpose(2, 0, 1)[None]))[0].transpose(1, 2, 0)
+            output = forward_on_host(model, np.ascontiguousarray(window.transpose(2, 0, 1)[None]))[0]
+            output = output.transpose(1, 2, 0)
             dy, dx = (top - y0) * scale, (left - x0) * scale
             crop = self._to_uint8(output[dy:dy + side * scale, dx:dx + side * scale])
             lr_crop = lr[top:top + side, left:left + side]

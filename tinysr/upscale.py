@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tinysr.checkpoint import load_weights
+from tinysr.device import forward_on_host
 from tinysr.image import imresize, rgb_to_ycbcr, to_float, ycbcr_to_rgb
 from tinysr.nn import Module
 
@@ -95,6 +96,7 @@ def upscale(
     tile: int | None = None,
     batch_size: int | None = None,
     progress=None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Upscale ``image`` by ``scale`` with a network (default: tinysr's shipped SRCNN) or bicubic.
 
@@ -109,6 +111,7 @@ def upscale(
         batch_size: tiles per network call (default 1: the convolutions share one tile among
             every core).
         progress: ``None``, or a callable ``progress(done, total)`` called after each batch of tiles.
+        device: "cpu" or "cuda": where the network runs (tiles are copied in and out).
 
     Returns:
         ``(H * scale, W * scale[, C])`` with the input's dtype and channels.
@@ -116,6 +119,8 @@ def upscale(
     image, squeeze = _check_image(image)
     scale = _check_int(scale, "scale", minimum=2)
     network = load_model(model, scale, weights)
+    if network is not None:
+        network.to(device)
     if _takes_lr(network) and network.scale != scale:
         raise ValueError(f"upscale: the network upscales x{network.scale}, but scale={scale} was asked for")
     default_tile, default_batch = TILING["srresnet" if _takes_lr(network) else "srcnn"]
@@ -158,7 +163,7 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None) -> np.
                        dtype=np.float32)
     if _takes_lr(network):  # SRResNet: RGB in, RGB out; alpha (if any) bicubic on its own
         rgb = crops[..., :3] if colour else np.repeat(crops[..., :1], 3, axis=3)
-        sr = network.forward(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
+        sr = forward_on_host(network, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
         sr = sr.transpose(0, 2, 3, 1)
         if colour:
             results[..., :3] = sr
@@ -178,13 +183,13 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None) -> np.
     channels = getattr(network, "config", {}).get("channels", 1)
     ilr = np.stack(ilr_for_network)
     if channels == 1:
-        y = network.forward(np.ascontiguousarray(ilr[:, None, :, :, 0]))[:, 0]
+        y = forward_on_host(network, np.ascontiguousarray(ilr[:, None, :, :, 0]))[:, 0]
         results[:, :, :, 0] = y
         if colour:
             results[:, :, :, :3] = ycbcr_to_rgb(results[:, :, :, :3])
     else:
         rgb = ilr[..., :3] if colour else np.repeat(ilr[..., :1], 3, axis=3)
-        sr = network.forward(np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1)
+        sr = forward_on_host(network, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1)
         if colour:
             results[..., :3] = sr
         else:
