@@ -35,6 +35,8 @@ from tinysr.image import read_image
 from tinysr.upscale import load_model
 
 SAMPLE = Path(tinysr.__file__).parent / "sample_images" / "astronaut.png"
+#: the clocks of the per-layer timings: wall time, or the process's CPU time (``--clock cpu``)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 SCALE = 3
 LAYERS = ("conv1", "conv2", "conv3")
 
@@ -73,29 +75,29 @@ def time_upscale(image: np.ndarray, repeats: int, **options) -> list[tuple[float
 class _TimedForward:
     """Stands in for ``layer.forward``: adds each call's seconds to ``seconds`` and records the input shape."""
 
-    def __init__(self, forward):
-        self.forward, self.seconds, self.shapes = forward, 0.0, []
+    def __init__(self, forward, clock):
+        self.forward, self.clock, self.seconds, self.shapes = forward, clock, 0.0, []
 
     def __call__(self, x):
-        start = time.perf_counter()
+        start = self.clock()
         out = self.forward(x)
-        self.seconds += time.perf_counter() - start
+        self.seconds += self.clock() - start
         self.shapes.append(x.shape)
         return out
 
 
-def profile_layers(image: np.ndarray, repeats: int, **options):
+def profile_layers(image: np.ndarray, repeats: int, clock, **options):
     """Per layer: median seconds over ``repeats`` upscales, and the input shapes of one upscale; plus totals."""
     network = load_model("srcnn", SCALE)
     per_layer = {name: [] for name in LAYERS}
     totals, shapes = [], {}
     for _ in range(repeats):
-        timers = {name: _TimedForward(getattr(network, name).forward) for name in LAYERS}
+        timers = {name: _TimedForward(getattr(network, name).forward, clock) for name in LAYERS}
         for name, timer in timers.items():
             getattr(network, name).forward = timer  # an instance attribute hides the class's method
-        start = time.perf_counter()
+        start = clock()
         tinysr.upscale(image, scale=SCALE, model=network, **options)
-        totals.append(time.perf_counter() - start)
+        totals.append(clock() - start)
         for name, timer in timers.items():
             per_layer[name].append(timer.seconds)
             shapes[name] = timer.shapes
@@ -103,7 +105,7 @@ def profile_layers(image: np.ndarray, repeats: int, **options):
     return network, {name: statistics.median(s) for name, s in per_layer.items()}, statistics.median(totals), shapes
 
 
-def torch_layers(network, shapes: dict, repeats: int) -> dict | None:
+def torch_layers(network, shapes: dict, repeats: int, clock) -> dict | None:
     """Per layer: median seconds of PyTorch's conv2d on the recorded input shapes, or None without PyTorch."""
     try:
         import torch
@@ -127,9 +129,9 @@ def torch_layers(network, shapes: dict, repeats: int) -> dict | None:
             run()  # warm-up
             times = []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start = clock()
                 run()
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
             medians[name] = statistics.median(times)
     return medians
 
@@ -141,6 +143,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, help="output tile side (default: upscale's)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default: upscale's)")
     parser.add_argument("--no-layers", action="store_true", help="time the whole call only")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="per-layer clock; 'cpu' (process CPU time) with NUMBA_NUM_THREADS=1 on a busy machine")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error(f"expected --repeats >= 1, got {args.repeats}")
@@ -160,9 +164,10 @@ def main() -> None:
 
     if args.no_layers:
         return
-    network, ours, total, shapes = profile_layers(image, args.repeats, **options)
-    theirs = torch_layers(network, shapes, args.repeats)
-    print(f"\nper layer (median of {args.repeats} upscales; conv time includes tinysr's checks and padding)")
+    network, ours, total, shapes = profile_layers(image, args.repeats, CLOCKS[args.clock], **options)
+    theirs = torch_layers(network, shapes, args.repeats, CLOCKS[args.clock])
+    print(f"\nper layer ({args.clock} time, median of {args.repeats} upscales; conv time includes tinysr's checks "
+          f"and padding)")
     header = f"{'layer':28s} {'calls':>5s} {'input shape':>22s} {'tinysr s':>9s}"
     if theirs is not None:
         header += f" {'torch s':>8s} {'ratio':>6s}"
