@@ -32,3 +32,34 @@ def test_shipped_weights_beat_bicubic_on_set5(scale):
     assert srcnn > bicubic + 1.0
     if scale == 3:
         assert srcnn >= 32.3  # the target for the shipped x3 model
+
+
+@pytest.mark.parametrize("model", ["srresnet", "srgan"])
+def test_shipped_srresnet_and_srgan_load_and_were_trained_on_bsd68(model):
+    path = shipped_weights_path(model, 4)
+    assert path.is_file(), f"no shipped {model} x4 weights"
+    network, meta = load_weights(path, expected_scale=4, expected_model="srresnet")  # an SRGAN generator is one
+    assert network.config["name"] == "srresnet" and network.config["scale"] == 4
+    assert meta["training"]["model"] == model
+    assert Path(meta["training"]["data"]).name == "BSD68"  # never Set5 or Set14
+    if model == "srgan":  # it started from the shipped SRResNet, as in the paper
+        _, srresnet_meta = load_weights(shipped_weights_path("srresnet", 4))
+        assert network.config == srresnet_meta["model"]
+
+
+@pytest.fixture(scope="module")
+def set5_x4():
+    return evaluate(dataset_dir("Set5"), 4, ["bicubic", "srresnet", "srgan"])
+
+
+def test_shipped_srresnet_meets_the_set5_target(set5_x4):
+    psnr = {m: np.mean(set5_x4["results"][m]["psnr"]) for m in ("bicubic", "srresnet")}
+    assert psnr["srresnet"] >= 30.0  # the target for the shipped SRResNet x4
+
+
+def test_shipped_srgan_is_sharper_than_srresnet_within_3_db(set5_x4):
+    mean = {m: {k: np.mean(v) for k, v in set5_x4["results"][m].items()} for m in ("srresnet", "srgan")}
+    assert mean["srgan"]["psnr"] >= mean["srresnet"]["psnr"] - 3.0
+    # sharpness: mean gradient magnitude relative to HR; MSE training blurs (< 1), the GAN comes closer to 1
+    assert mean["srresnet"]["sharpness"] < 1.0
+    assert abs(1.0 - mean["srgan"]["sharpness"]) < abs(1.0 - mean["srresnet"]["sharpness"])
