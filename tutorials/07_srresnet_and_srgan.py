@@ -540,8 +540,9 @@ if available:
     for name in available:
         network = load_model(name, 4)
         out = network.forward(lr_crop.transpose(2, 0, 1)[None].astype(np.float32) / 255)
-        shipped_outputs[name] = to_uint8(out[0].transpose(1, 2, 0))[inner]
-        assert shipped_outputs[name].shape == hr_crop.shape
+        label = {"srresnet": "SRResNet (shipped)", "srgan": "SRGAN (shipped)"}[name]
+        shipped_outputs[label] = to_uint8(out[0].transpose(1, 2, 0))[inner]
+        assert shipped_outputs[label].shape == hr_crop.shape
     crop_sharpness = gradient_magnitude(rgb_to_y(hr_crop))
     panels = [("bicubic", outputs["bicubic"][crop]), *shipped_outputs.items(), ("HR (ground truth)", hr_crop)]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 4.2))
@@ -550,7 +551,7 @@ if available:
         if title != "HR (ground truth)":
             score = psnr(image, hr_crop, test_y_channel=True)
             sharp = gradient_magnitude(rgb_to_y(image)) / crop_sharpness
-            print(f"{title:>10} on the crop: PSNR {score:.2f} dB, sharpness {sharp:.2f}")
+            print(f"{title:>18} on the crop: PSNR {score:.2f} dB, sharpness {sharp:.2f}")
             title += f"\nPSNR {score:.2f} dB, sharpness {sharp:.2f}"
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
