@@ -12,6 +12,7 @@ failed to compile (its error is printed); 3: no NVVM compiler here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -47,6 +48,11 @@ class _ComputeCapability80:
 
 
 def main(path: str) -> int:
+    if importlib.util.find_spec("numba_cuda") is None:
+        # numba's own (deprecated) CUDA target compiles differently from the maintained numba-cuda,
+        # which is what a GPU user installs (the "cuda" extra): check against that one only
+        print("the numba-cuda package is not installed")
+        return 3
     import numba.cuda.dispatcher
 
     numba.cuda.dispatcher.get_current_device = _ComputeCapability80
