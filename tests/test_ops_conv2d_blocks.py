@@ -1,12 +1,12 @@
-"""The Numba forward convolution computed block by block: every schedule and block size against the reference.
+"""The Numba forward convolution computed block by block: every layout, schedule and block size against the reference.
 
 ``conv2d_forward_numba`` cuts each image's output into blocks (bands of rows for im2col, stretches
-of flat "wide" columns for shifted windows) and shares them out in one of two schedules: whole
-images per thread, or every (image, block) pair shared by all threads after a parallel padding
-pass (``_share_images``). With the default block sizes the small images of the other tests fit
-in one block, and with one thread the "images" schedule is always chosen; so these tests force
-tiny blocks and each schedule, so that block edges fall in the middle of rows, in the junk
-columns of the wide layout and on the last, shorter block.
+of flat "wide" columns for shifted windows and Winograd rows) and shares them out in one of two
+schedules: whole images per thread, or every (image, block) pair shared by all threads after a
+parallel padding pass (``_share_images``). With the default block sizes the small images of the
+other tests fit in one block, and with one thread the "images" schedule is always chosen; so
+these tests force each layout, each schedule and tiny blocks, so that block edges fall in the
+middle of rows, in the junk columns of the wide layout and on the last, shorter block.
 """
 
 from __future__ import annotations
@@ -24,21 +24,26 @@ from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
 
 
 @contextlib.contextmanager
-def _forced(layout: str, share_images: bool, window_columns: int | None = None, im2col_entries: int | None = None):
-    """Force the Numba layout, the forward schedule and (optionally) the block sizes, then restore them."""
-    saved = (conv2d_module._WINDOW_MIN_CHANNELS, conv2d_module._share_images,
-             conv2d_module._WINDOW_BLOCK_COLUMNS, conv2d_module._IM2COL_BLOCK_ENTRIES)
+def _forced(layout: str, share_images: bool, block_columns: int | None = None, im2col_entries: int | None = None):
+    """Force the Numba layout, the forward schedule and (optionally) the block sizes, then restore them.
+
+    "winograd" is taken only where it applies (stride 1, 5 kernel rows); elsewhere the shifted windows.
+    """
+    names = ["_WINDOW_MIN_CHANNELS", "_WINOGRAD_MIN_OUT_CHANNELS", "_share_images", "_WINDOW_BLOCK_COLUMNS",
+             "_WINOGRAD_BLOCK_COLUMNS", "_IM2COL_BLOCK_ENTRIES"]
+    saved = {name: getattr(conv2d_module, name) for name in names}
     conv2d_module._WINDOW_MIN_CHANNELS = 10**9 if layout == "im2col" else 1
+    conv2d_module._WINOGRAD_MIN_OUT_CHANNELS = 1 if layout == "winograd" else 10**9
     conv2d_module._share_images = lambda n_images: share_images
-    if window_columns is not None:
-        conv2d_module._WINDOW_BLOCK_COLUMNS = window_columns
+    if block_columns is not None:
+        conv2d_module._WINDOW_BLOCK_COLUMNS = conv2d_module._WINOGRAD_BLOCK_COLUMNS = block_columns
     if im2col_entries is not None:
         conv2d_module._IM2COL_BLOCK_ENTRIES = im2col_entries
     try:
         yield
     finally:
-        (conv2d_module._WINDOW_MIN_CHANNELS, conv2d_module._share_images,
-         conv2d_module._WINDOW_BLOCK_COLUMNS, conv2d_module._IM2COL_BLOCK_ENTRIES) = saved
+        for name, value in saved.items():
+            setattr(conv2d_module, name, value)
 
 
 def _problem(x_shape, w_shape, has_bias, seed, dtype):
@@ -56,19 +61,31 @@ def _assert_close(fast, slow, dtype, name="out"):
 
 
 @st.composite
-def blocked_configs(draw):
-    """A convolution plus a block size small enough to cut its output into several uneven blocks."""
+def blocked_configs(draw, winograd=False):
+    """A convolution plus a block size small enough to cut its output into several uneven blocks.
+
+    With ``winograd``: stride 1 and 5 kernel rows, the convolutions that Winograd rows compute.
+    """
     n_images = draw(st.integers(1, 3))
     in_channels, out_channels = draw(st.integers(1, 9)), draw(st.integers(1, 5))
-    k_h, k_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    s_h, s_w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k_h, k_w = (5 if winograd else draw(st.integers(1, 5))), draw(st.integers(1, 5))
+    s_h, s_w = (1, 1) if winograd else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     p_h, p_w = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     height = draw(st.integers(max(1, k_h - 2 * p_h), 13))
     width = draw(st.integers(max(1, k_w - 2 * p_w), 13))
     shapes = (n_images, in_channels, height, width), (out_channels, in_channels, k_h, k_w)
-    window_columns = draw(st.integers(1, 40))       # flat output columns per shifted-window block
+    block_columns = draw(st.integers(1, 40))        # flat output columns per window / Winograd block
     im2col_entries = draw(st.integers(1, 2000))     # im2col entries per band: 0 rows means 1
-    return shapes, (s_h, s_w), (p_h, p_w), draw(st.booleans()), draw(seeds), window_columns, im2col_entries
+    return shapes, (s_h, s_w), (p_h, p_w), draw(st.booleans()), draw(seeds), block_columns, im2col_entries
+
+
+def _check_blocked(layout, share_images, dtype, config):
+    (x_shape, w_shape), stride, padding, has_bias, seed, block_columns, im2col_entries = config
+    x, weight, bias = _problem(x_shape, w_shape, has_bias, seed, dtype)
+    with _forced(layout, share_images, block_columns, im2col_entries):
+        fast, _ = conv2d_forward(x, weight, bias, stride, padding)
+    slow, _ = conv2d_forward(x, weight, bias, stride, padding, backend="reference")
+    _assert_close(fast, slow, dtype)
 
 
 @pytest.mark.parametrize("layout", ["im2col", "window"])
@@ -76,26 +93,31 @@ def blocked_configs(draw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(config=blocked_configs())
 def test_blocked_forward_matches_reference(layout, share_images, dtype, config):
-    (x_shape, w_shape), stride, padding, has_bias, seed, window_columns, im2col_entries = config
-    x, weight, bias = _problem(x_shape, w_shape, has_bias, seed, dtype)
-    with _forced(layout, share_images, window_columns, im2col_entries):
-        fast, _ = conv2d_forward(x, weight, bias, stride, padding)
-    slow, _ = conv2d_forward(x, weight, bias, stride, padding, backend="reference")
-    _assert_close(fast, slow, dtype)
+    _check_blocked(layout, share_images, dtype, config)
 
 
 @pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
-    ((1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # SRCNN's middle layer: 2 window blocks of the default size
-    ((3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
-    ((1, 1, 45, 29), (64, 1, 9, 9), 1, 4),        # SRCNN's first layer: im2col in bands of 12 rows
-    ((2, 3, 31, 23), (16, 3, 5, 3), (2, 1), (1, 0)),  # im2col with a row stride
-    ((3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # window with four stride phases
+@given(config=blocked_configs(winograd=True))
+def test_winograd_rows_match_reference(share_images, dtype, config):
+    # odd and even H_out (an odd one leaves the last row pair half empty), 1 to 5 kernel columns
+    _check_blocked("winograd", share_images, dtype, config)
+
+
+@pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout, x_shape, w_shape, stride, padding", [
+    ("winograd", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),    # SRCNN's middle layer, as upscale runs it
+    ("window", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # the same by shifted windows: 2 blocks of 831
+    ("winograd", (2, 16, 31, 20), (16, 16, 5, 3), 1, (2, 1)),  # odd H_out, 5x3 kernel
+    ("window", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
+    ("im2col", (1, 1, 45, 29), (64, 1, 9, 9), 1, 4),        # SRCNN's first layer: bands of 12 rows
+    ("im2col", (2, 3, 31, 23), (16, 3, 5, 3), (2, 1), (1, 0)),  # im2col with a row stride
+    ("window", (3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # four stride phases
 ])
-def test_default_blocks_at_realistic_sizes(share_images, dtype, x_shape, w_shape, stride, padding):
+def test_default_blocks_at_realistic_sizes(share_images, dtype, layout, x_shape, w_shape, stride, padding):
     x, weight, bias = _problem(x_shape, w_shape, True, sum(x_shape), dtype)
-    with _forced("window" if x_shape[1] >= 4 else "im2col", share_images):
+    with _forced(layout, share_images):
         fast, cache = conv2d_forward(x, weight, bias, stride, padding)
         # the backward pass reads the same phase layout: check it on the same problem
         grad_output = random_array(7, fast.shape).astype(dtype)
@@ -105,6 +127,22 @@ def test_default_blocks_at_realistic_sizes(share_images, dtype, x_shape, w_shape
     slow_grads = conv2d_backward(grad_output, slow_cache, backend="reference")
     for name, f, s in zip(["grad_input", "grad_weight", "grad_bias"], fast_grads, slow_grads):
         _assert_close(f, s, dtype, name)
+
+
+def test_winograd_matrices_compute_a_five_tap_correlation():
+    # y = AT ((G g) * (BT d)) must be the 2 outputs of the correlation of d (6 values) with g (5 taps)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        g, d = rng.standard_normal(5), rng.standard_normal(6)
+        y = conv2d_module._WINOGRAD_AT @ ((conv2d_module._WINOGRAD_G @ g) * (conv2d_module._WINOGRAD_BT @ d))
+        np.testing.assert_allclose(y, [g @ d[0:5], g @ d[1:6]], rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_is_chosen_only_where_it_applies():
+    use = conv2d_module._use_winograd
+    assert use(5, (1, 1), 64, 32)                    # SRCNN's middle layer
+    assert not use(5, (1, 1), 32, 1)                 # its last layer: too few output channels
+    assert not use(3, (1, 1), 64, 64) and not use(5, (2, 2), 64, 64) and not use(5, (1, 1), 3, 64)
 
 
 def test_the_schedule_follows_the_thread_count(monkeypatch):
