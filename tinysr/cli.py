@@ -62,7 +62,7 @@ def _add_upscale_parser(commands) -> None:
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train, instead of the shipped one")
     upscale.add_argument("--tile", type=int, default=None,
-                         help="tile side in output pixels (default: 576 for srcnn, 384 for srresnet and srgan)")
+                         help="tile side in output pixels (default: 384)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_device_argument(upscale)
 
