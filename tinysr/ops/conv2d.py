@@ -177,7 +177,8 @@ def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarra
 #     runs its blocks one after another. One parallel loop, no waiting.
 #   - shared images (``share_images``; e.g. one big tile at inference, where a per-image loop
 #     would leave cores idle): all threads first pad every (image, channel) plane into one shared
-#     buffer, then share out all (image, block) pairs, so even a single image keeps every core busy.
+#     buffer (``_split_all_planes``), then share out all (image, block) pairs, so even a single
+#     image keeps every core busy.
 #
 # Backward: whole images; thread t of n_threads takes images t, t + n_threads, ... and owns its
 # scratch buffers. (Training batches hold many small images, which fit in cache anyway.)
@@ -269,8 +270,8 @@ def _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, band, n_thread
 
     A work item is ``band`` output rows of one image (``_im2col_band``): their im2col columns are
     small enough to stay in cache until the product reads them. ``padded`` (zeros) holds
-    n_threads padded images, one per thread, or all N if ``share_images`` (the two schedules:
-    see "Forward: blocks" above).
+    n_threads padded images, one per thread, or all N, already padded, if ``share_images`` (the
+    two schedules: see "Forward: blocks" above).
     """
     n_images, channels, height, width = x.shape
     h_out = out.shape[2]
@@ -286,11 +287,7 @@ def _forward_im2col(x, weight_2d, bias, k_h, k_w, sh, sw, ph, pw, band, n_thread
                 for b in range(n_bands):
                     rows = min(band, h_out - b * band)
                     _im2col_band(mine, weight_2d, bias, hp, wp, k_h, k_w, sh, sw, b * band, rows, cols, out[n])
-    else:
-        plane = hp * wp
-        for item in prange(n_images * channels):  # pad every (image, channel) plane
-            n, c = item // channels, item % channels
-            _pad_into(x[n, c:c + 1], ph, pw, padded[item * plane:(item + 1) * plane])
+    else:  # the caller has padded every image into ``padded`` (_split_all_planes)
         for t in prange(n_threads):
             cols = np.empty(patch * band * out.shape[3], x.dtype)
             for item in range(t, n_images * n_bands, n_threads):
@@ -346,6 +343,20 @@ def _tap_start(u, v, sh, sw, hq, wq):
     return ((u % sh) * sw + v % sw) * hq * wq + (u // sh) * wq + v // sw
 
 
+@njit(parallel=True, cache=True)
+def _split_all_planes(x, ph, pw, sh, sw, hq, wq, phases):
+    """Split every image of x into ``phases`` (N C_in sh sw hq wq), in parallel over the (image, channel) planes.
+
+    The first step of the shared-images schedule, for all three layouts: with stride 1 the one
+    phase of a channel is its zero-padded plane (hq x wq; rows below H + 2 ph stay zero).
+    """
+    n_images, channels = x.shape[:2]
+    channel_size = sh * sw * hq * wq
+    for item in prange(n_images * channels):
+        n, c = item // channels, item % channels
+        _split_phases(x[n, c:c + 1], ph, pw, sh, sw, hq, wq, phases[item * channel_size:(item + 1) * channel_size])
+
+
 @njit(cache=True)
 def _window_block(phases, weight_taps, bias, k_h, k_w, sh, sw, hq, wq, first, count, wide, out_image):
     """Columns first .. first + count - 1 of one image's flat ``wide`` output, summed over all taps.
@@ -380,8 +391,8 @@ def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, block, n_thr
 
     weight_taps (kH kW, C_out C_in) holds ``weight[:, :, u, v]`` as row ``u*kW + v``. ``wide`` is
     (C_out, H_out, wq): output rows of the phases' width wq, whose entries past W_out are junk.
-    ``phases`` (zeros) holds n_threads images split into phases, one per thread, or all N if
-    ``share_images`` (the two schedules: see "Forward: blocks" above).
+    ``phases`` (zeros) holds n_threads images split into phases, one per thread, or all N, already
+    split, if ``share_images`` (the two schedules: see "Forward: blocks" above).
 
     A work item is ``block`` consecutive columns of one image's flat ``wide`` (``_window_block``),
     and all kH kW taps are summed into that block before the next one starts. The taps read the
@@ -406,11 +417,7 @@ def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, block, n_thr
                 for b in range(n_blocks):
                     count = min(block, span - b * block)
                     _window_block(mine, weight_taps, bias, k_h, k_w, sh, sw, hq, wq, b * block, count, wide, out[n])
-    else:
-        for item in prange(n_images * channels):  # split every (image, channel) plane into phases
-            n, c = item // channels, item % channels
-            _split_phases(x[n, c:c + 1], ph, pw, sh, sw, hq, wq,
-                          phases[item * channel_size:(item + 1) * channel_size])
+    else:  # the caller has split every image into ``phases`` (_split_all_planes)
         for t in prange(n_threads):
             wide = np.empty(out_channels * block, x.dtype)
             for item in range(t, n_images * n_blocks, n_threads):
@@ -512,8 +519,8 @@ def _winograd_block(padded, hp, wp, taps_g, bias, k_w, first, count, d, m, out_i
 def _forward_winograd(x, taps_g, bias, k_w, ph, pw, hp, block, n_threads, share_images, padded, out):
     """Stride 1, kH = 5: out = conv(x) by Winograd rows (see above), ``block`` plane columns at a time.
 
-    ``padded`` (zeros) holds n_threads padded images of hp rows, one per thread, or all N if
-    ``share_images`` (the two schedules: see "Forward: blocks" above).
+    ``padded`` (zeros) holds n_threads padded images of hp rows, one per thread, or all N, already
+    padded, if ``share_images`` (the two schedules: see "Forward: blocks" above).
     """
     n_images, channels, _, width = x.shape
     out_channels, h_out, w_out = out.shape[1:]
@@ -533,10 +540,7 @@ def _forward_winograd(x, taps_g, bias, k_w, ph, pw, hp, block, n_threads, share_
                 for b in range(n_blocks):
                     count = min(block, span - b * block)
                     _winograd_block(mine, hp, wp, taps_g, bias, k_w, b * block, count, d, m, out[n])
-    else:
-        for item in prange(n_images * channels):  # pad every (image, channel) plane
-            n, c = item // channels, item % channels
-            _pad_into(x[n, c:c + 1], ph, pw, padded[item * plane:(item + 1) * plane])
+    else:  # the caller has padded every image into ``padded`` (_split_all_planes)
         for t in prange(n_threads):
             d = np.empty(6 * channels * (block + k_w - 1), x.dtype)
             m = np.empty(6 * out_channels * block, x.dtype)
@@ -682,6 +686,8 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
             block, n_blocks = _equal_parts((pairs - 1) * wp + w_out, _WINOGRAD_BLOCK_COLUMNS)
             n_threads = _n_threads(n_images * n_blocks if share_images else n_images)
             padded = np.zeros((n_images if share_images else n_threads) * in_channels * hp * wp, dtype=x.dtype)
+            if share_images:
+                _split_all_planes(x, ph, pw, 1, 1, hp, wp, padded)
             _forward_winograd(x, _winograd_taps(weight), bias, k_w, ph, pw, hp, block, n_threads, share_images,
                               padded, out)
         elif _use_window(in_channels):
@@ -690,6 +696,8 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
             n_threads = _n_threads(n_images * n_blocks if share_images else n_images)
             image_size = in_channels * sh * sw * hq * wq
             phases = np.zeros((n_images if share_images else n_threads) * image_size, dtype=x.dtype)
+            if share_images:
+                _split_all_planes(x, ph, pw, sh, sw, hq, wq, phases)
             _forward_window(x, _taps(weight), bias, k_h, k_w, sh, sw, ph, pw, block, n_threads, share_images,
                             phases, out)
         else:
@@ -697,6 +705,8 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
             n_threads = _n_threads(n_images * n_bands if share_images else n_images)
             image_size = in_channels * (height + 2 * ph) * (width + 2 * pw)
             padded = np.zeros((n_images if share_images else n_threads) * image_size, dtype=x.dtype)
+            if share_images:
+                _split_all_planes(x, ph, pw, 1, 1, height + 2 * ph, width + 2 * pw, padded)
             _forward_im2col(x, weight.reshape(out_channels, -1), bias, k_h, k_w, sh, sw, ph, pw, band, n_threads,
                             share_images, padded, out)
     return out
