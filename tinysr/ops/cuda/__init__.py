@@ -12,7 +12,8 @@ each kernel's docstring says how the CPU loop was mapped onto threads and blocks
 
 Files: ``conv2d`` (tiled in shared memory), ``activations``, ``batchnorm``, ``pixel_shuffle``,
 ``linear`` (a 1x1 convolution), ``flatten``, ``add``, ``losses``, ``optim`` (the SGD and Adam
-updates of ``tinysr/optim.py``), ``arrays`` (fill, ``+=``, copy, pad, crop on the GPU) and
-``_common`` (block size, checks, the block-wide sum). Importing any of them imports numba.cuda;
+updates of ``tinysr/optim.py``), ``arrays`` (fill, ``+=``, copy, pad, crop on the GPU),
+``_common`` (block size, checks, the block-wide sum) and ``_simulator`` (two thread races of
+numba's CUDA simulator, mended when it runs). Importing any of them imports numba.cuda;
 nothing in the CPU tiers imports this package.
 """

@@ -40,6 +40,11 @@ from tinysr._validation import FLOAT_DTYPES
 #: True under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 when numba was imported)
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
+if SIMULATOR:  # two of the simulator's shortcuts race between its threads: see _simulator.py
+    from tinysr.ops.cuda import _simulator
+
+    _simulator.make_thread_safe()
+
 #: threads per block of the one-dimensional kernels (a power of two, for ``block_sum``)
 THREADS = 16 if SIMULATOR else 256
 
