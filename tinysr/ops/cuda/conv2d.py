@@ -62,6 +62,7 @@ from numba import cuda
 
 from tinysr._validation import pair
 from tinysr.ops.cuda._common import (
+    MAX_REDUCTION_BLOCKS,
     SIMULATOR,
     THREADS,
     block_sum,
@@ -364,16 +365,22 @@ def _transpose_weight_kernel(weight, weight_t):
 
 @cuda.jit
 def _bias_gradient_kernel(grad_output, grad_bias):
-    """Block o: grad_bias[o] = sum over (n, p) of grad_output[n, o, p], grad_output seen as (N, C_out, H_out W_out)."""
+    """grad_bias[o] = sum over (n, p) of grad_output[n, o, p], grad_output seen as (N, C_out, H_out W_out).
+
+    A block sums one channel o at a time: o = blockIdx.x, then o + gridDim.x, ... (a grid-stride
+    loop over channels). On a GPU the grid has a block per channel; the simulator starts at most
+    MAX_REDUCTION_BLOCKS blocks, because it pays for every block (a Linear(..., 1024) has 1024
+    channels).
+    """
     partial = cuda.shared.array(THREADS, dtype=np.float64)
-    n_images, _, pixels = grad_output.shape
-    o = cuda.blockIdx.x
-    acc = 0.0
-    for e in range(cuda.threadIdx.x, n_images * pixels, THREADS):
-        acc += grad_output[e // pixels, o, e % pixels]
-    acc = block_sum(partial, acc)
-    if cuda.threadIdx.x == 0:
-        grad_bias[o] = acc
+    n_images, out_channels, pixels = grad_output.shape
+    for o in range(cuda.blockIdx.x, out_channels, cuda.gridDim.x):
+        acc = 0.0
+        for e in range(cuda.threadIdx.x, n_images * pixels, THREADS):
+            acc += grad_output[e // pixels, o, e % pixels]
+        acc = block_sum(partial, acc)
+        if cuda.threadIdx.x == 0:
+            grad_bias[o] = acc
 
 
 # ----------------------------------------------------------------------------- public API
@@ -457,6 +464,6 @@ def conv2d_backward(grad_output, cache: tuple) -> tuple:
     grad_bias = None
     if has_bias:
         grad_bias = empty(out_channels, x.dtype)
-        _bias_gradient_kernel[out_channels, THREADS](grad_output.reshape(n_images, out_channels, h_out * w_out),
-                                                     grad_bias)
+        _bias_gradient_kernel[min(out_channels, MAX_REDUCTION_BLOCKS), THREADS](
+            grad_output.reshape(n_images, out_channels, h_out * w_out), grad_bias)
     return grad_input, grad_weight, grad_bias
