@@ -6,7 +6,8 @@ schedules: whole images per thread, or every (image, block) pair shared by all t
 parallel padding pass (``_share_images``). With the default block sizes the small images of the
 other tests fit in one block, and with one thread the "images" schedule is always chosen; so
 these tests force each layout, each schedule and tiny blocks, so that block edges fall in the
-middle of rows, in the junk columns of the wide layout and on the last, shorter block.
+middle of rows, in the junk columns of the wide layout and on the last, shorter block. Direct rows
+(stride 1, few output channels) have no blocks, one output row per work item; they are forced too.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
 def _forced(layout: str, share_images: bool, block_columns: int | None = None, im2col_entries: int | None = None):
     """Force the Numba layout, the forward schedule and (optionally) the block sizes, then restore them.
 
-    "winograd" is taken only where it applies (stride 1, 5 kernel rows); elsewhere the shifted windows.
+    "winograd" (stride 1, 5 kernel rows) and "direct" (stride 1) are taken only where they apply;
+    elsewhere the shifted windows.
     """
-    names = ["_WINDOW_MIN_CHANNELS", "_WINOGRAD_MIN_OUT_CHANNELS", "_share_images", "_WINDOW_BLOCK_COLUMNS",
-             "_WINOGRAD_BLOCK_COLUMNS", "_IM2COL_BLOCK_ENTRIES"]
+    names = ["_WINDOW_MIN_CHANNELS", "_WINOGRAD_MIN_OUT_CHANNELS", "_DIRECT_MAX_OUT_CHANNELS", "_share_images",
+             "_WINDOW_BLOCK_COLUMNS", "_WINOGRAD_BLOCK_COLUMNS", "_IM2COL_BLOCK_ENTRIES"]
     saved = {name: getattr(conv2d_module, name) for name in names}
     conv2d_module._WINDOW_MIN_CHANNELS = 10**9 if layout == "im2col" else 1
     conv2d_module._WINOGRAD_MIN_OUT_CHANNELS = 1 if layout == "winograd" else 10**9
+    conv2d_module._DIRECT_MAX_OUT_CHANNELS = 10**9 if layout == "direct" else 0
     conv2d_module._share_images = lambda n_images: share_images
     if block_columns is not None:
         conv2d_module._WINDOW_BLOCK_COLUMNS = conv2d_module._WINOGRAD_BLOCK_COLUMNS = block_columns
@@ -88,7 +91,7 @@ def _check_blocked(layout, share_images, dtype, config):
     _assert_close(fast, slow, dtype)
 
 
-@pytest.mark.parametrize("layout", ["im2col", "window"])
+@pytest.mark.parametrize("layout", ["im2col", "window", "direct"])
 @pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(config=blocked_configs())
@@ -111,6 +114,9 @@ def test_winograd_rows_match_reference(share_images, dtype, config):
     ("window", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # the same by shifted windows: 2 blocks of 831
     ("winograd", (2, 16, 31, 20), (16, 16, 5, 3), 1, (2, 1)),  # odd H_out, 5x3 kernel
     ("window", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
+    ("direct", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # the same by direct rows (SRCNN's last layer)
+    ("direct", (2, 16, 24, 19), (3, 16, 9, 9), 1, 4),       # SRResNet's last layer, 3 output channels
+    ("direct", (1, 2, 15, 17), (4, 2, 3, 5), 1, (0, 3)),    # few input channels, uneven padding
     ("im2col", (1, 1, 45, 29), (64, 1, 9, 9), 1, 4),        # SRCNN's first layer: bands of 12 rows
     ("im2col", (2, 3, 31, 23), (16, 3, 5, 3), (2, 1), (1, 0)),  # im2col with a row stride
     ("window", (3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # four stride phases
@@ -143,6 +149,12 @@ def test_winograd_is_chosen_only_where_it_applies():
     assert use(5, (1, 1), 64, 32)                    # SRCNN's middle layer
     assert not use(5, (1, 1), 32, 1)                 # its last layer: too few output channels
     assert not use(3, (1, 1), 64, 64) and not use(5, (2, 2), 64, 64) and not use(5, (1, 1), 3, 64)
+
+
+def test_direct_rows_are_chosen_only_where_they_apply():
+    use = conv2d_module._use_direct
+    assert use((1, 1), 1) and use((1, 1), 3)         # the last layers of SRCNN and SRResNet
+    assert not use((1, 1), 32) and not use((2, 2), 1) and not use((1, 2), 3)
 
 
 def test_the_schedule_follows_the_thread_count(monkeypatch):

@@ -53,6 +53,11 @@ Tiers. ``conv2d_forward_<tier>(x, weight, bias, stride, padding) -> out`` and
   - Winograd rows (forward only; stride 1, 5 kernel rows, at least 16 output channels, e.g.
     SRCNN's 64->32 5x5 layer): pairs of output rows from 6 transformed input rows with 6 kW
     shifted-window products instead of 10 kW (Winograd's F(2, 5); see "Winograd rows" below).
+  - direct rows (forward only; stride 1, at most 4 output channels, e.g. the last layer of every
+    SR network, which makes 1 or 3 channels): no matrix product at all, since one with 1-4 rows
+    keeps BLAS waiting on memory. Each output row is the sum of C_in kH kW input rows scaled by
+    one weight each, ``out[n, o, i, :] += weight[o, c, u, v] * xpad[n, c, i + u, v:v + W_out]``,
+    a loop that Numba vectorises (see ``_forward_direct``).
 """
 
 from __future__ import annotations
@@ -95,6 +100,11 @@ _IM2COL_BLOCK_ENTRIES = 32768
 # with 1-3 never. A block has at most _WINOGRAD_BLOCK_COLUMNS columns of the row-pair plane.
 _WINOGRAD_MIN_OUT_CHANNELS = 16
 _WINOGRAD_BLOCK_COLUMNS = 256
+
+# Direct rows (forward only; see ``_forward_direct``) for stride 1 and at most this many output
+# channels: 3-9x faster than the shifted windows or im2col for 1 or 3 output channels (32->1 5x5 on
+# a 420x420 tile: 16 ms instead of 147; 64->3 9x9 on 16 x 96x96: 138 ms instead of 480; 2 threads).
+_DIRECT_MAX_OUT_CHANNELS = 4
 
 
 def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -179,6 +189,8 @@ def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarra
 #     would leave cores idle): all threads first pad every (image, channel) plane into one shared
 #     buffer (``_split_all_planes``), then share out all (image, block) pairs, so even a single
 #     image keeps every core busy.
+# Direct rows have one schedule: after that same padding pass, every output row of every image
+# is a work item (``_forward_direct``).
 #
 # Backward: whole images; thread t of n_threads takes images t, t + n_threads, ... and owns its
 # scratch buffers. (Training batches hold many small images, which fit in cache anyway.)
@@ -427,6 +439,39 @@ def _forward_window(x, weight_taps, bias, k_h, k_w, sh, sw, ph, pw, block, n_thr
                               hq, wq, b * block, count, wide, out[n])
 
 
+@njit(parallel=True, cache=True)
+def _forward_direct(padded, weight, bias, hp, wp, out):
+    """Stride 1, few output channels: out[n, o, i, :] = bias[o] + sum_{c,u,v} weight[o,c,u,v] xpad[n,c,i+u,v:v+W_out].
+
+    padded: every image already padded, flat (N, C_in, hp, wp) (``_split_all_planes``); weight
+    (C_out, C_in, kH, kW); out (N, C_out, H_out, W_out). A work item is one output row of one
+    image, for all C_out channels at once: its C_out accumulator rows stay in the core's L1
+    cache while the C_in kH input rows it needs stream past, each read kW times, shifted by one
+    pixel each time. The innermost loop (an ``axpy`` over a row) has unsigned indices, so Numba
+    adds no negative-index checks and vectorises it.
+    """
+    n_images, out_channels, h_out, w_out = out.shape
+    channels, k_h, k_w = weight.shape[1], weight.shape[2], weight.shape[3]
+    width = np.uintp(w_out)
+    for item in prange(n_images * h_out):
+        n, i = item // h_out, item % h_out
+        acc = np.empty((out_channels, w_out), out.dtype)
+        for o in range(out_channels):
+            acc[o, :] = bias[o]
+        for c in range(channels):
+            for u in range(k_h):
+                row = np.uintp(((n * channels + c) * hp + i + u) * wp)  # start of xpad[n, c, i + u, :]
+                for v in range(k_w):
+                    start = row + np.uintp(v)
+                    for o in range(out_channels):
+                        w = weight[o, c, u, v]
+                        acc_row = acc[o]
+                        for j in range(width):
+                            acc_row[j] += w * padded[start + j]
+        for o in range(out_channels):
+            out[n, o, i, :] = acc[o]
+
+
 # Winograd rows. A stride-1 convolution with 5 kernel rows computes each output row from 5 input
 # rows; two neighbouring output rows share 4 of their 6 input rows. Winograd's F(2, 5) (Toom-Cook
 # interpolation at the points 0, 1, -1, 2, -2 and infinity; Lavin & Gray 2016) gets the 2 outputs
@@ -636,6 +681,10 @@ def _use_winograd(k_h: int, stride: tuple[int, int], in_channels: int, out_chann
             and out_channels >= _WINOGRAD_MIN_OUT_CHANNELS)
 
 
+def _use_direct(stride: tuple[int, int], out_channels: int) -> bool:
+    return stride == (1, 1) and out_channels <= _DIRECT_MAX_OUT_CHANNELS
+
+
 def _winograd_taps(weight: np.ndarray) -> np.ndarray:
     """weight (C_out, C_in, 5, kW) -> (6 kW, C_out C_in): row k*kW + v is sum_u G[k, u] weight[:, :, u, v].
 
@@ -668,7 +717,8 @@ def _equal_parts(size: int, most: int) -> tuple[int, int]:
 
 
 def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
-    """The forward pass as BLAS products, block by block (layouts: module docstring; blocks: "numba tier").
+    """The forward pass as BLAS products block by block, or as direct rows (layouts: module docstring; blocks:
+    "numba tier").
 
     Same arguments and result as ``conv2d_forward_reference``; x, weight, bias must be C-contiguous.
     """
@@ -690,6 +740,11 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
                 _split_all_planes(x, ph, pw, 1, 1, hp, wp, padded)
             _forward_winograd(x, _winograd_taps(weight), bias, k_w, ph, pw, hp, block, n_threads, share_images,
                               padded, out)
+        elif _use_direct(stride, out_channels):
+            hp, wp = height + 2 * ph, width + 2 * pw
+            padded = np.zeros(n_images * in_channels * hp * wp, dtype=x.dtype)
+            _split_all_planes(x, ph, pw, 1, 1, hp, wp, padded)
+            _forward_direct(padded, weight, bias, hp, wp, out)
         elif _use_window(in_channels):
             hq, wq = -(-(height + 2 * ph) // sh), -(-(width + 2 * pw) // sw)
             block, n_blocks = _equal_parts((h_out - 1) * wq + w_out, _WINDOW_BLOCK_COLUMNS)
