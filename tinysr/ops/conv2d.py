@@ -359,8 +359,9 @@ def _tap_start(u, v, sh, sw, hq, wq):
 def _split_all_planes(x, ph, pw, sh, sw, hq, wq, phases):
     """Split every image of x into ``phases`` (N C_in sh sw hq wq), in parallel over the (image, channel) planes.
 
-    The first step of the shared-images schedule, for all three layouts: with stride 1 the one
-    phase of a channel is its zero-padded plane (hq x wq; rows below H + 2 ph stay zero).
+    The first step of the shared-images schedule of the three BLAS layouts, and of direct rows:
+    with stride 1 the one phase of a channel is its zero-padded plane (hq x wq; rows below
+    H + 2 ph stay zero).
     """
     n_images, channels = x.shape[:2]
     channel_size = sh * sw * hq * wq
