@@ -102,8 +102,9 @@ _WINOGRAD_MIN_OUT_CHANNELS = 16
 _WINOGRAD_BLOCK_COLUMNS = 256
 
 # Direct rows (forward only; see ``_forward_direct``) for stride 1 and at most this many output
-# channels: 3-9x faster than the shifted windows or im2col for 1 or 3 output channels (32->1 5x5 on
-# a 420x420 tile: 16 ms instead of 147; 64->3 9x9 on 16 x 96x96: 138 ms instead of 480; 2 threads).
+# channels: 2-9x faster than the shifted windows for 1 or 3 output channels (2 threads: 32->1 5x5 on
+# a 420x420 tile 16 ms instead of 147, on 32 x 33x33 3.5 instead of 13.1; 16->3 9x9 on 8 x 48x48
+# 7.2 instead of 16.8; 64->3 9x9 on 16 x 96x96 138 instead of 480).
 _DIRECT_MAX_OUT_CHANNELS = 4
 
 

@@ -33,6 +33,8 @@ import numpy as np
 _lock = threading.Lock()
 #: id(module globals) -> [threads inside, the entries that were swapped out]
 _swapped: dict[int, list] = {}
+#: the simulator's own ``FakeCUDAShared.array``, kept for dynamic shared memory (set by make_thread_safe)
+_original_shared_array = None
 
 
 def _shared_array(self, shape, dtype):
@@ -75,9 +77,6 @@ def _swapped_cuda_module(fn, fake_cuda_module):
             if entry[0] == 0:
                 module_globals.update(entry[1])
                 del _swapped[key]
-
-
-_original_shared_array = None
 
 
 def make_thread_safe() -> None:

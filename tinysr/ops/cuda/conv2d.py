@@ -368,9 +368,9 @@ def _bias_gradient_kernel(grad_output, grad_bias):
     """grad_bias[o] = sum over (n, p) of grad_output[n, o, p], grad_output seen as (N, C_out, H_out W_out).
 
     A block sums one channel o at a time: o = blockIdx.x, then o + gridDim.x, ... (a grid-stride
-    loop over channels). On a GPU the grid has a block per channel; the simulator starts at most
-    MAX_REDUCTION_BLOCKS blocks, because it pays for every block (a Linear(..., 1024) has 1024
-    channels).
+    loop over channels), with at most MAX_REDUCTION_BLOCKS blocks: on a GPU (1024) that is a block
+    per channel for all of tinysr's layers; the simulator (4) pays for every block it starts, and
+    a Linear(..., 1024) has 1024 channels.
     """
     partial = cuda.shared.array(THREADS, dtype=np.float64)
     n_images, out_channels, pixels = grad_output.shape
