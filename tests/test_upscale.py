@@ -40,6 +40,23 @@ def test_tiled_equals_untiled(network, scale, tile, batch, height, width, channe
     np.testing.assert_allclose(tiled, untiled, atol=1e-5, rtol=0)
 
 
+def test_the_network_sees_only_the_owned_pixels_plus_its_receptive_field(network, monkeypatch):
+    """Each crop's margin also covers the bicubic kernel; the network gets only the part it needs.
+
+    A 64x64 image at x3 with 48-pixel tiles: 16 LR pixels owned per tile, 6 of margin, so the
+    ILR crops are (16 + 2 * 6) * 3 = 84 pixels; the network (receptive field 17, radius 8) must
+    see 48 + 2 * 8 = 64.
+    """
+    shapes = []
+    forward = network.forward
+    monkeypatch.setattr(network, "forward", lambda x: shapes.append(x.shape) or forward(x))
+    image = _image(5, (64, 64, 3))
+    out = np.empty((192, 192, 3), dtype=np.float32)
+    _upscale_tiled(image, 3, network, out, tile=48, batch_size=2)
+    assert shapes and set(shapes) == {(2, 1, 64, 64)}, shapes
+    np.testing.assert_allclose(out, _upscale_crops(image[None], 3, network)[0], atol=1e-5, rtol=0)
+
+
 def test_y_path_runs_the_network_on_y_and_keeps_bicubic_chroma(network):
     image = _image(1, (20, 24, 3))
     out = upscale(image, 3, network)
