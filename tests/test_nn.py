@@ -278,6 +278,27 @@ def test_pytorch_style_arguments_are_accepted():
     assert [name for name, _ in network.named_children()] == ["0", "1"]
 
 
+def test_inplace_relu_overwrites_its_input_and_backpropagates_like_relu():
+    x = random_array(0, (2, 3, 4, 5)).astype(np.float32)
+    grad_output = random_array(1, x.shape).astype(np.float32)
+    plain, inplace = nn.ReLU(), nn.ReLU(inplace=True)
+    expected = plain.forward(x)
+    target = x.copy()
+    out = inplace.forward(target)
+    assert out is target and not np.shares_memory(expected, x)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(inplace.backward(grad_output), plain.backward(grad_output))
+
+
+def test_inplace_leaky_relu_keeps_its_input():
+    """LeakyReLU's backward pass needs the input's sign, which a negative slope's output does not keep."""
+    x = random_array(0, (2, 3)).astype(np.float32)
+    saved = x.copy()
+    out = nn.LeakyReLU(-0.5, inplace=True).forward(x)
+    np.testing.assert_array_equal(x, saved)
+    assert not np.shares_memory(out, x)
+
+
 def test_num_batches_tracked_counts_training_steps_only():
     bn = nn.BatchNorm2d(2)
     x = random_array(0, (2, 2, 3, 3)).astype(np.float32)

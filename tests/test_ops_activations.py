@@ -204,6 +204,25 @@ def test_relu_passes_nan_through_like_pytorch(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("contiguous", [True, False])
+@given(shape=shapes, seed=seeds)
+def test_relu_inplace_overwrites_x_and_has_the_same_gradient(backend, contiguous, shape, seed):
+    """inplace=True returns x itself, holding max(x, 0); the cache it leaves gives the same gradient."""
+    x = random_array(seed, shape)
+    x.reshape(-1)[0] = 0.0  # the kink: its gradient is 0 either way
+    grad_output = random_array(seed + 1, shape)
+    expected, expected_cache = relu_forward(x, backend=backend)
+    target = x.copy() if contiguous else np.asfortranarray(x)  # same values; Fortran order is not C-contiguous
+    out, cache = relu_forward(target, inplace=True, backend=backend)
+    assert out is target
+    np.testing.assert_array_equal(target, np.maximum(x, 0.0))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(relu_backward(grad_output, cache, backend=backend),
+                                  relu_backward(grad_output, expected_cache, backend=backend))
+    np.testing.assert_array_equal(relu_backward(grad_output, cache, backend=backend), grad_output * (x > 0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", [*ELEMENTWISE, "prelu"])
 def test_non_contiguous_input(name, backend):
     x = random_array(0, (3, 4, 5), away_from_zero=0.1).transpose(2, 1, 0)  # (5, 4, 3), not contiguous

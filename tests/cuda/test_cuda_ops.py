@@ -182,6 +182,18 @@ def test_elementwise_activations_match_cpu(name, forward, backward, dtype, rtol)
         assert_close(backward(gpu(grad_output), cache_d), backward(grad_output, cache), rtol, f"{name} grad")
 
 
+def test_relu_inplace_on_the_gpu_overwrites_x_like_the_cpu():
+    x = random_array(0, (3, 70), low=-2, high=2).astype(np.float32)
+    grad_output = random_array(1, x.shape).astype(np.float32)
+    out, cache = activations.relu_forward(x.copy(), inplace=True)
+    x_d = gpu(x)
+    out_d, cache_d = activations.relu_forward(x_d, inplace=True)
+    assert out_d is x_d
+    assert_close(x_d, out, 0, "relu in place")
+    assert_close(activations.relu_backward(gpu(grad_output), cache_d), activations.relu_backward(grad_output, cache),
+                 0, "relu in place, grad")
+
+
 def test_activations_keep_nan_and_large_values_like_cpu():
     x = np.array([np.nan, -1e4, 1e4, -0.0, 0.0, 3.0], dtype=np.float32)
     for forward in (activations.relu_forward, activations.sigmoid_forward, activations.tanh_forward):

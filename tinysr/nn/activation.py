@@ -12,8 +12,10 @@ from tinysr.ops import activations as ops
 class ReLU(Module):
     """``max(x, 0)`` elementwise; gradient 1 where x > 0, else 0. Any shape.
 
-    ``inplace`` is accepted so that PyTorch code runs unchanged; it has no effect here (the
-    backward pass needs the input, so the output is always a new array).
+    ``inplace=True`` (as in PyTorch) writes the result into the input array and returns it,
+    which saves one array per call; only use it where nothing else still needs the input (after
+    a convolution, say: SRCNN does). The backward pass reads its mask from the output, which
+    is the same either way.
     """
 
     def __init__(self, inplace: bool = False):
@@ -22,7 +24,7 @@ class ReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_layer_input(self, x)
-        out, self._cache = ops.relu_forward(x)
+        out, self._cache = ops.relu_forward(x, inplace=self.inplace)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -30,7 +32,12 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``x if x > 0 else negative_slope * x`` elementwise. Any shape. ``inplace`` as for ``ReLU``."""
+    """``x if x > 0 else negative_slope * x`` elementwise. Any shape.
+
+    ``inplace`` is accepted so that PyTorch code runs unchanged, but has no effect: the output
+    is always a new array. (Unlike ReLU's, the backward pass needs the sign of the input, which
+    the output does not keep when ``negative_slope`` is negative.)
+    """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         self.negative_slope = float(negative_slope)

@@ -65,9 +65,16 @@ def _check_slope(negative_slope, op: str) -> float:
 # --------------------------------------------------------------------------- ReLU
 
 
-def relu_forward_reference(x: np.ndarray) -> np.ndarray:
-    """``out = max(x, 0)``; NumPy tier (written ``x <= 0 ? 0 : x`` so that NaN passes through, as in PyTorch)."""
-    return np.where(x <= 0, np.zeros((), dtype=x.dtype), x)
+def relu_forward_reference(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``out = max(x, 0)``; NumPy tier (written ``x <= 0 ? 0 : x`` so that NaN passes through, as in PyTorch).
+
+    ``out``: where to write the result (``x`` itself for an in-place ReLU); a new array if ``None``.
+    """
+    result = np.where(x <= 0, np.zeros((), dtype=x.dtype), x)
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 def relu_backward_reference(grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -94,9 +101,9 @@ def _relu_backward_kernel(grad_output, x, grad_input):
             grad_input[i] = grad_output[i]
 
 
-def relu_forward_numba(x: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`relu_forward_reference` (``x`` contiguous)."""
-    out = np.empty_like(x)
+def relu_forward_numba(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Numba tier of :func:`relu_forward_reference` (``x`` and ``out`` contiguous; ``out`` may be ``x``)."""
+    out = np.empty_like(x) if out is None else out
     _relu_forward_kernel(x.reshape(-1), out.reshape(-1))
     return out
 
@@ -112,26 +119,36 @@ _RELU_FORWARD = {"reference": relu_forward_reference, "numba": relu_forward_numb
 _RELU_BACKWARD = {"reference": relu_backward_reference, "numba": relu_backward_numba}
 
 
-def relu_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def relu_forward(x: np.ndarray, *, inplace: bool = False, backend: str = "numba") -> tuple[np.ndarray, tuple]:
     """Rectified linear unit.
 
     Forward:  ``out = max(x, 0)``.
     Backward: ``grad_input = grad_output * [x > 0]`` (so the sub-gradient at ``x == 0`` is 0).
+    ``out > 0`` exactly where ``x > 0`` (and a NaN stays NaN), so the backward pass can read the
+    mask from ``out`` instead of ``x``: that is what lets ReLU overwrite its input, as PyTorch's
+    ``inplace=True`` does, and still be differentiated.
 
     Args:
         x: any shape, float32 or float64.
+        inplace: write the result into ``x`` and return ``x`` (saves one array the size of ``x``;
+            ``x``'s old values are gone, so nothing else may still need them).
     Returns:
-        ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x,)``.
+        ``(out, cache)`` with ``out`` shaped like ``x`` (``x`` itself if ``inplace``); ``cache = (out,)``.
     """
     if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
-        return cuda_tier("activations").relu_forward(x)
-    x = _check_input(x, "relu")
-    out = pick_tier(_RELU_FORWARD, backend, "relu")(x)
-    return out, (x,)
+        return cuda_tier("activations").relu_forward(x, inplace=inplace)
+    contiguous = _check_input(x, "relu")
+    out = pick_tier(_RELU_FORWARD, backend, "relu")(contiguous, contiguous if inplace else None)
+    if inplace and out is not x:  # x was not contiguous: the result went into a copy
+        x[...] = out
+    return (x if inplace else out), (out,)
 
 
 def relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
-    """Gradient of :func:`relu_forward`: ``grad_input = grad_output * [x > 0]``, shaped like ``x``."""
+    """Gradient of :func:`relu_forward`: ``grad_input = grad_output * [x > 0]``, shaped like ``x``.
+
+    ``cache`` is ``(out,)`` from the forward pass; ``(x,)`` gives the same result (``[out > 0] = [x > 0]``).
+    """
     if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").relu_backward(grad_output, cache)
     (x,) = cache

@@ -68,16 +68,19 @@ def _relu_backward_kernel(grad_output, x, grad_input):
         grad_input[i] = 0 if x[i] <= 0 else grad_output[i]
 
 
-def relu_forward(x) -> tuple:
-    """``out = max(x, 0)`` on the GPU; ``cache = (x,)``. See ``tinysr.ops.activations.relu_forward``."""
+def relu_forward(x, inplace: bool = False) -> tuple:
+    """``out = max(x, 0)`` on the GPU (into ``x`` if ``inplace``); ``cache = (out,)``.
+
+    See ``tinysr.ops.activations.relu_forward``.
+    """
     check_device_array(x, name="x", op="relu")
-    out = empty_like(x)
+    out = x if inplace else empty_like(x)
     _relu_forward_kernel[blocks(x.size), THREADS](x.ravel(), out.ravel())
-    return out, (x,)
+    return out, (out,)
 
 
 def relu_backward(grad_output, cache: tuple):
-    """``grad_input = grad_output * [x > 0]`` on the GPU."""
+    """``grad_input = grad_output * [x > 0]`` on the GPU; ``cache = (out,)`` (``[out > 0] = [x > 0]``)."""
     (x,) = cache
     check_grad_output(grad_output, x.shape, x.dtype, "relu")
     grad_input = empty_like(x)
