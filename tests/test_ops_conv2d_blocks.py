@@ -103,7 +103,7 @@ def test_blocked_forward_matches_reference(layout, share_images, dtype, config):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(config=blocked_configs(winograd=True))
 def test_winograd_rows_match_reference(share_images, dtype, config):
-    # odd and even H_out (an odd one leaves the last row pair half empty), 1 to 5 kernel columns
+    # H_out of every remainder mod 4 (all but 0 leave the last row group part empty), 1 to 5 kernel columns
     _check_blocked("winograd", share_images, dtype, config)
 
 
@@ -136,12 +136,14 @@ def test_default_blocks_at_realistic_sizes(share_images, dtype, layout, x_shape,
 
 
 def test_winograd_matrices_compute_a_five_tap_correlation():
-    # y = AT ((G g) * (BT d)) must be the 2 outputs of the correlation of d (6 values) with g (5 taps)
+    # y = AT ((G g) * (BT d)) must be the m outputs of the correlation of d (m + 4 values) with g (5 taps)
+    rows, points = conv2d_module._WINOGRAD_AT.shape
+    assert (rows, points) == (4, 8) and conv2d_module._WINOGRAD_G.shape == (8, 5)
     rng = np.random.default_rng(3)
     for _ in range(20):
-        g, d = rng.standard_normal(5), rng.standard_normal(6)
+        g, d = rng.standard_normal(5), rng.standard_normal(points)
         y = conv2d_module._WINOGRAD_AT @ ((conv2d_module._WINOGRAD_G @ g) * (conv2d_module._WINOGRAD_BT @ d))
-        np.testing.assert_allclose(y, [g @ d[0:5], g @ d[1:6]], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(y, [g @ d[i:i + 5] for i in range(rows)], rtol=1e-12, atol=1e-12)
 
 
 def test_winograd_is_chosen_only_where_it_applies():

@@ -51,8 +51,8 @@ Tiers. ``conv2d_forward_<tier>(x, weight, bias, stride, padding) -> out`` and
     ``phase[a, b][c, i, j] = xpad[c, a + i*sh, b + j*sw]``: tap (u, v) only ever reads phase
     (u % sh, v % sw), at offset (u // sh, v // sw) and stride 1, so the same trick applies.
   - Winograd rows (forward only; stride 1, 5 kernel rows, at least 16 output channels, e.g.
-    SRCNN's 64->32 5x5 layer): pairs of output rows from 6 transformed input rows with 6 kW
-    shifted-window products instead of 10 kW (Winograd's F(2, 5); see "Winograd rows" below).
+    SRCNN's 64->32 5x5 layer): groups of 4 output rows from 8 transformed input rows with 8 kW
+    shifted-window products instead of 20 kW (Winograd's F(4, 5); see "Winograd rows" below).
   - direct rows (forward only; stride 1, at most 4 output channels, e.g. the last layer of every
     SR network, which makes 1 or 3 channels): no matrix product at all, since one with 1-4 rows
     keeps BLAS waiting on memory. Each output row is the sum of C_in kH kW input rows scaled by
@@ -95,9 +95,11 @@ _WINDOW_BLOCK_COLUMNS = 1024
 _IM2COL_BLOCK_ENTRIES = 32768
 
 # Winograd rows (forward only; see "Winograd rows" below) for stride 1, 5 kernel rows, at least
-# 4 input channels and this many output channels: with 16 or more they beat the shifted windows
-# on SRCNN-like layers (549x549 and 33x33 images, 64 input channels), with 8 not on small images,
-# with 1-3 never. A block has at most _WINOGRAD_BLOCK_COLUMNS columns of the row-pair plane.
+# 4 input channels and this many output channels. Against the shifted windows, 64 input
+# channels, 2 threads: on a 200x200 image 1.7x faster with 32 output channels, 1.6x with 16,
+# 1.1x with 8; on 32 images of 33x33 1.2x faster with 32, even with 16, 1.35x slower with 8.
+# A block has at most _WINOGRAD_BLOCK_COLUMNS columns of the (row group, column) plane (128 and
+# 512 were no faster).
 _WINOGRAD_MIN_OUT_CHANNELS = 16
 _WINOGRAD_BLOCK_COLUMNS = 256
 
@@ -190,6 +192,8 @@ def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarra
 #     would leave cores idle): all threads first pad every (image, channel) plane into one shared
 #     buffer (``_split_all_planes``), then share out all (image, block) pairs, so even a single
 #     image keeps every core busy.
+# Winograd rows pad nothing: a block copies the few padded rows it reads into cache-sized lines
+# (``_padded_line``), so both schedules read x itself.
 # Direct rows have one schedule: after that same padding pass, every output row of every image
 # is a work item (``_forward_direct``).
 #
@@ -475,127 +479,171 @@ def _forward_direct(padded, weight, bias, hp, wp, out):
 
 
 # Winograd rows. A stride-1 convolution with 5 kernel rows computes each output row from 5 input
-# rows; two neighbouring output rows share 4 of their 6 input rows. Winograd's F(2, 5) (Toom-Cook
-# interpolation at the points 0, 1, -1, 2, -2 and infinity; Lavin & Gray 2016) gets the 2 outputs
-# of a 5-tap correlation from 6 inputs with 6 multiplications instead of 10:
+# rows; four neighbouring output rows share most of their 8 input rows. Winograd's F(4, 5)
+# (Toom-Cook interpolation at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity; Lavin & Gray
+# 2016) gets the 4 outputs of a 5-tap correlation from 8 inputs with 8 multiplications instead of 20:
 #
-#     y[i] = sum_u g[u] d[i + u]  (i = 0, 1)    equals    y = AT @ ((G @ g) * (BT @ d))
+#     y[i] = sum_u g[u] d[i + u]  (i = 0 .. 3)    equals    y = AT @ ((G @ g) * (BT @ d))
 #
-# Applied down every column, for every pair of output rows (2r, 2r + 1) and input channel c:
-#   1. transform the 6 input rows 2r .. 2r + 5 into 6 rows  d[k] = sum_t BT[k, t] xpad[c, 2r + t]
+# (AT is the 4 x 8 evaluation of y's polynomial at the points, G the 8 x 5 one of g's, and BT
+# the transposed inverse of the 8 x 8 evaluation; tests/test_ops_conv2d_blocks.py checks them.)
+# Applied down every column, for every group of output rows 4r .. 4r + 3 and input channel c:
+#   1. transform the 8 input rows 4r .. 4r + 7 into 8 rows  d[k] = sum_t BT[k, t] xpad[c, 4r + t]
 #   2. correlate each transformed row with its own 1 x kW filter, the rows of the kernel mixed by G:
 #      m[k] = sum_{c, v} (G weight)[k, :, c, v] d[k, c, j + v]; a shifted-window product per (k, v)
-#   3. transform back: output rows 2r + i = bias + sum_k AT[i, k] m[k]
-# So 6 kW products make two output rows, where the shifted windows need 2 * 5 kW: 1.67x less
+#   3. transform back: output row 4r + i = bias + sum_k AT[i, k] m[k]
+# So 8 kW products make four output rows, where the shifted windows need 4 * 5 kW: 2.5x less
 # arithmetic, plus the two transforms (which cost per input and per output channel, not per
 # pair of them: hence only with enough output channels, _WINOGRAD_MIN_OUT_CHANNELS). The float32
-# rounding error grows a little (about 1e-6 of the largest output instead of 3e-7).
-_WINOGRAD_BT = np.array([[4, 0, -5, 0, 1, 0],
-                         [0, -4, -4, 1, 1, 0],
-                         [0, 4, -4, -1, 1, 0],
-                         [0, -2, -1, 2, 1, 0],
-                         [0, 2, -1, -2, 1, 0],
-                         [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+# rounding error grows a little (about 1e-6 of the largest output instead of 3e-7). The smaller
+# The smaller F(2, 5) (6 products for 2 rows: 1.67x less), which tinysr used before, took 1.3x as
+# long on SRCNN's 64->32 layer over a 400x400 tile (1 and 2 threads), and the same on 33x33 patches.
+_WINOGRAD_BT = np.array([[4, 0, -21, 0, 21, 0, -4, 0],
+                         [0, -4, -4, 17, 17, -4, -4, 0],
+                         [0, 4, -4, -17, 17, 4, -4, 0],
+                         [0, 2, 1, -10, -5, 8, 4, 0],
+                         [0, -2, 1, 10, -5, -8, 4, 0],
+                         [0, 4, 8, -5, -10, 1, 2, 0],
+                         [0, -4, 8, 5, -10, -1, 2, 0],
+                         [0, -4, 0, 21, 0, -21, 0, 4]], dtype=np.float64)
 _WINOGRAD_G = np.array([[1 / 4, 0, 0, 0, 0],
-                        [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
-                        [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
-                        [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
-                        [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3],
-                        [0, 0, 0, 0, 1]], dtype=np.float64)
-_WINOGRAD_AT = np.array([[1, 1, 1, 1, 1, 0],
-                         [0, 1, -1, 2, -2, 1]], dtype=np.float64)
+                        [1 / 18, 1 / 18, 1 / 18, 1 / 18, 1 / 18],
+                        [1 / 18, -1 / 18, 1 / 18, -1 / 18, 1 / 18],
+                        [1 / 360, 1 / 180, 1 / 90, 1 / 45, 2 / 45],
+                        [1 / 360, -1 / 180, 1 / 90, -1 / 45, 2 / 45],
+                        [16 / 45, 8 / 45, 4 / 45, 2 / 45, 1 / 45],
+                        [16 / 45, -8 / 45, 4 / 45, -2 / 45, 1 / 45],
+                        [0, 0, 0, 0, 1 / 4]], dtype=np.float64)
+_WINOGRAD_AT = np.array([[1, 1, 1, 1, 1, 1, 1, 0],
+                         [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+                         [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+                         [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 1]], dtype=np.float64)
+#: output rows per group (m) and transformed rows (m + 4) of F(m, 5)
+_WINOGRAD_ROWS, _WINOGRAD_POINTS = _WINOGRAD_AT.shape
 
 
 @njit(cache=True)
-def _winograd_block(padded, hp, wp, taps_g, bias, k_w, first, count, d, m, out_image):
-    """Flat columns first .. first + count - 1 of one image's (row pair, column) plane, by Winograd rows.
+def _padded_line(image, c, y, ph, pw, j, seg, line):
+    """Padded columns j .. j + seg - 1 of row y of channel c's zero-padded plane: a view of the row if
+    they all lie inside the image, else copied into ``line`` with the zeros around it.
 
-    Position p = r * wp + j of the plane is column j of the output row pair (2r, 2r + 1); columns
-    j >= W_out are junk, as in the shifted windows' ``wide``. padded: one padded image, flat
-    (C_in, hp, wp), zero below its last row up to hp = 2 * (row pairs) + 4 rows; taps_g
-    (6 kW, C_out C_in): row k*kW + v is (G weight)[k, :, :, v]; scratch d (6, C_in, count + kW - 1)
-    and m (6, C_out, count); out_image (C_out, H_out, W_out).
+    The padding is never stored: rows outside the image and columns outside it read as zeros.
+    """
+    height, width = image.shape[1:]
+    y -= ph
+    if y < 0 or y >= height:
+        line[:seg] = 0.0
+        return line
+    lo = min(max(pw - j, 0), seg)                 # line[:lo] is left of the image
+    hi = max(min(pw + width - j, seg), lo)        # line[hi:seg] is right of it
+    if lo == 0 and hi == seg:
+        return image[c, y, j - pw:]
+    for z in range(seg):
+        line[z] = 0.0
+    row, inside = image[c, y, j + lo - pw:], line[lo:]
+    for z in range(hi - lo):
+        inside[z] = row[z]
+    return line
+
+
+@njit(cache=True)
+def _winograd_block(image, ph, pw, taps_g, at, bias, k_w, first, count, lines, d, m, out_image):
+    """Flat columns first .. first + count - 1 of one image's (row group, column) plane, by Winograd rows.
+
+    Position p = r * wp + j of the plane (wp = W + 2 pw) is column j of the output rows
+    4r .. 4r + 3; columns j >= W_out are junk, as in the shifted windows' ``wide``. image: one
+    image (C_in, H, W), read as if zero-padded by (ph, pw) (the rows of a group past the padded
+    image read as zeros too); taps_g (8 kW, C_out C_in): row k*kW + v is (G weight)[k, :, :, v];
+    at: _WINOGRAD_AT (4, 8) in the input's dtype; scratch lines (8, count + kW - 1),
+    d (8, C_in, count + kW - 1) and m (8, C_out, count); out_image (C_out, H_out, W_out).
+    The input transform is written out (a loop over BT's 48 non-zero entries took 1.3x as long);
+    the output transform, per output channel only, loops over AT.
     """
     out_channels, h_out, w_out = out_image.shape
     channels = taps_g.shape[1] // out_channels
-    plane = hp * wp
+    rows, points = at.shape
+    wp = image.shape[2] + 2 * pw
     width = count + k_w - 1  # the block plus the kW - 1 columns its last taps reach
-    # 1. d[k, c, q] = (BT @ xpad[c, 2r:2r + 6, j])[k] at plane position first + q = r * wp + j
+    # 1. d[k, c, q] = sum_t BT[k, t] xpad[c, 4r + t, j] at plane position first + q = r * wp + j
     q, r, j = 0, first // wp, first % wp
     while q < width:
-        seg = min(wp - j, width - q)  # the positions of row pair r in this stretch
+        seg = min(wp - j, width - q)  # the positions of row group r in this stretch
         for c in range(channels):
-            src = padded[c * plane + 2 * r * wp + j:]
-            x0, x1, x2, x3, x4, x5 = src, src[wp:], src[2 * wp:], src[3 * wp:], src[4 * wp:], src[5 * wp:]
+            y = rows * r  # the 8 padded rows that group r reads
+            x0 = _padded_line(image, c, y, ph, pw, j, seg, lines)
+            x1 = _padded_line(image, c, y + 1, ph, pw, j, seg, lines[width:])
+            x2 = _padded_line(image, c, y + 2, ph, pw, j, seg, lines[2 * width:])
+            x3 = _padded_line(image, c, y + 3, ph, pw, j, seg, lines[3 * width:])
+            x4 = _padded_line(image, c, y + 4, ph, pw, j, seg, lines[4 * width:])
+            x5 = _padded_line(image, c, y + 5, ph, pw, j, seg, lines[5 * width:])
+            x6 = _padded_line(image, c, y + 6, ph, pw, j, seg, lines[6 * width:])
+            x7 = _padded_line(image, c, y + 7, ph, pw, j, seg, lines[7 * width:])
             d0, d1, d2 = d[c * width + q:], d[(channels + c) * width + q:], d[(2 * channels + c) * width + q:]
             d3, d4 = d[(3 * channels + c) * width + q:], d[(4 * channels + c) * width + q:]
-            d5 = d[(5 * channels + c) * width + q:]
-            for z in range(seg):  # the rows of _WINOGRAD_BT, written out
-                d0[z] = 4.0 * x0[z] - 5.0 * x2[z] + x4[z]
-                d1[z] = -4.0 * (x1[z] + x2[z]) + x3[z] + x4[z]
-                d2[z] = 4.0 * (x1[z] - x2[z]) - x3[z] + x4[z]
-                d3[z] = 2.0 * (x3[z] - x1[z]) - x2[z] + x4[z]
-                d4[z] = 2.0 * (x1[z] - x3[z]) - x2[z] + x4[z]
-                d5[z] = 4.0 * x1[z] - 5.0 * x3[z] + x5[z]
+            d5, d6 = d[(5 * channels + c) * width + q:], d[(6 * channels + c) * width + q:]
+            d7 = d[(7 * channels + c) * width + q:]
+            for z in range(seg):  # the rows of _WINOGRAD_BT, written out; rows 1-6 in pairs (p + q, p - q)
+                d0[z] = 4.0 * (x0[z] - x6[z]) + 21.0 * (x4[z] - x2[z])
+                p1, q1 = 17.0 * x4[z] - 4.0 * (x2[z] + x6[z]), 17.0 * x3[z] - 4.0 * (x1[z] + x5[z])
+                d1[z], d2[z] = p1 + q1, p1 - q1
+                p2, q2 = x2[z] - 5.0 * x4[z] + 4.0 * x6[z], 2.0 * x1[z] - 10.0 * x3[z] + 8.0 * x5[z]
+                d3[z], d4[z] = p2 + q2, p2 - q2
+                p3, q3 = 8.0 * x2[z] - 10.0 * x4[z] + 2.0 * x6[z], 4.0 * x1[z] - 5.0 * x3[z] + x5[z]
+                d5[z], d6[z] = p3 + q3, p3 - q3
+                d7[z] = 4.0 * (x7[z] - x1[z]) + 21.0 * (x3[z] - x5[z])
         q, r, j = q + seg, r + 1, 0
     # 2. m[k] = sum_v (G weight)[k, :, :, v] @ d[k][:, v:]: a 1 x kW shifted-window correlation per k
-    for k in range(6):
+    for k in range(points):
         for v in range(k_w):
             gemm(False, False, out_channels, count, channels, 1.0, taps_g[k * k_w + v], channels,
                  d[k * channels * width + v:], width, 0.0 if v == 0 else 1.0, m[k * out_channels * count:], count)
-    # 3. output rows 2r and 2r + 1 = bias + AT @ m, real pixels only
+    # 3. output rows 4r + i = bias + sum_k AT[i, k] m[k], real pixels only
     q, r, j = 0, first // wp, first % wp
     while q < count:
         seg = min(wp - j, count - q)
         keep = min(seg, w_out - j)
         for o in range(out_channels):
-            m0, m1 = m[o * count + q:], m[(out_channels + o) * count + q:]
-            m2, m3 = m[(2 * out_channels + o) * count + q:], m[(3 * out_channels + o) * count + q:]
-            m4, m5 = m[(4 * out_channels + o) * count + q:], m[(5 * out_channels + o) * count + q:]
-            top = out_image[o, 2 * r, j:]
-            for z in range(keep):  # the rows of _WINOGRAD_AT, written out
-                top[z] = bias[o] + m0[z] + m1[z] + m2[z] + m3[z] + m4[z]
-            if 2 * r + 1 < h_out:  # an odd H_out has no second row in its last pair
-                bottom = out_image[o, 2 * r + 1, j:]
+            for i in range(min(rows, h_out - rows * r)):  # the last group may have fewer real rows
+                row = out_image[o, rows * r + i, j:]
                 for z in range(keep):
-                    bottom[z] = bias[o] + m1[z] - m2[z] + 2.0 * (m3[z] - m4[z]) + m5[z]
+                    row[z] = bias[o]
+                for k in range(points):
+                    coef = at[i, k]
+                    if coef != 0.0:
+                        mk = m[(k * out_channels + o) * count + q:]
+                        for z in range(keep):
+                            row[z] += coef * mk[z]
         q, r, j = q + seg, r + 1, 0
 
 
 @njit(parallel=True, cache=True)
-def _forward_winograd(x, taps_g, bias, k_w, ph, pw, hp, block, n_threads, share_images, padded, out):
+def _forward_winograd(x, taps_g, at, bias, k_w, ph, pw, block, n_threads, share_images, out):
     """Stride 1, kH = 5: out = conv(x) by Winograd rows (see above), ``block`` plane columns at a time.
 
-    ``padded`` (zeros) holds n_threads padded images of hp rows, one per thread, or all N, already
-    padded, if ``share_images`` (the two schedules: see "Forward: blocks" above).
+    taps_g, at: as for ``_winograd_block``, which reads x's rows as if padded: no padded copy
+    is made (on a 400x400 tile of 64 channels that copy cost as much as the input transform).
+    Thread t takes images t, t + n_threads, ..., or, if ``share_images``, (image, block) pairs t,
+    t + n_threads, ... (the two schedules: see "Forward: blocks" above).
     """
     n_images, channels, _, width = x.shape
     out_channels, h_out, w_out = out.shape[1:]
     wp = width + 2 * pw
-    plane = hp * wp
-    image_size = channels * plane
-    span = ((h_out + 1) // 2 - 1) * wp + w_out  # up to the last real pixel of the last row pair
+    rows, points = at.shape
+    span = ((h_out + rows - 1) // rows - 1) * wp + w_out  # up to the last real pixel of the last row group
     n_blocks = (span + block - 1) // block
-    if not share_images:
-        for t in prange(n_threads):
-            mine = padded[t * image_size:(t + 1) * image_size]
-            d = np.empty(6 * channels * (block + k_w - 1), x.dtype)
-            m = np.empty(6 * out_channels * block, x.dtype)
-            for n in range(t, n_images, n_threads):
-                for c in range(channels):
-                    _pad_into(x[n, c:c + 1], ph, pw, mine[c * plane:(c + 1) * plane])
-                for b in range(n_blocks):
-                    count = min(block, span - b * block)
-                    _winograd_block(mine, hp, wp, taps_g, bias, k_w, b * block, count, d, m, out[n])
-    else:  # the caller has padded every image into ``padded`` (_split_all_planes)
-        for t in prange(n_threads):
-            d = np.empty(6 * channels * (block + k_w - 1), x.dtype)
-            m = np.empty(6 * out_channels * block, x.dtype)
-            for item in range(t, n_images * n_blocks, n_threads):
-                n, b = item // n_blocks, item % n_blocks
+    n_items = n_images * n_blocks if share_images else n_images
+    for t in prange(n_threads):
+        lines = np.empty(points * (block + k_w - 1), x.dtype)
+        d = np.empty(points * channels * (block + k_w - 1), x.dtype)
+        m = np.empty(points * out_channels * block, x.dtype)
+        for item in range(t, n_items, n_threads):  # an (image, block) pair, or a whole image
+            if share_images:
+                n, first_block, end_block = item // n_blocks, item % n_blocks, item % n_blocks + 1
+            else:
+                n, first_block, end_block = item, 0, n_blocks
+            for b in range(first_block, end_block):
                 count = min(block, span - b * block)
-                _winograd_block(padded[n * image_size:(n + 1) * image_size], hp, wp, taps_g, bias, k_w, b * block,
-                                count, d, m, out[n])
+                _winograd_block(x[n], ph, pw, taps_g, at, bias, k_w, b * block, count, lines, d, m, out[n])
 
 
 @njit(parallel=True, cache=True)
@@ -688,12 +736,12 @@ def _use_direct(stride: tuple[int, int], out_channels: int) -> bool:
 
 
 def _winograd_taps(weight: np.ndarray) -> np.ndarray:
-    """weight (C_out, C_in, 5, kW) -> (6 kW, C_out C_in): row k*kW + v is sum_u G[k, u] weight[:, :, u, v].
+    """weight (C_out, C_in, 5, kW) -> (P kW, C_out C_in): row k*kW + v is sum_u G[k, u] weight[:, :, u, v].
 
     Computed in float64 and rounded once to the weight's dtype.
     """
     taps = np.einsum("ku,ocuv->kvoc", _WINOGRAD_G, weight.astype(np.float64))
-    return np.ascontiguousarray(taps, dtype=weight.dtype).reshape(6 * weight.shape[3], -1)
+    return np.ascontiguousarray(taps, dtype=weight.dtype).reshape(_WINOGRAD_POINTS * weight.shape[3], -1)
 
 
 def _taps(weight: np.ndarray) -> np.ndarray:
@@ -733,15 +781,11 @@ def conv2d_forward_numba(x, weight, bias, stride, padding) -> np.ndarray:
     share_images = _share_images(n_images)
     with single_threaded_blas():
         if _use_winograd(k_h, stride, in_channels, out_channels):
-            pairs = -(-h_out // 2)
-            hp, wp = 2 * pairs + 4, width + 2 * pw  # 2 pairs + 4 >= H + 2 ph: a zero row below if H_out is odd
-            block, n_blocks = _equal_parts((pairs - 1) * wp + w_out, _WINOGRAD_BLOCK_COLUMNS)
+            groups = -(-h_out // _WINOGRAD_ROWS)
+            block, n_blocks = _equal_parts((groups - 1) * (width + 2 * pw) + w_out, _WINOGRAD_BLOCK_COLUMNS)
             n_threads = _n_threads(n_images * n_blocks if share_images else n_images)
-            padded = np.zeros((n_images if share_images else n_threads) * in_channels * hp * wp, dtype=x.dtype)
-            if share_images:
-                _split_all_planes(x, ph, pw, 1, 1, hp, wp, padded)
-            _forward_winograd(x, _winograd_taps(weight), bias, k_w, ph, pw, hp, block, n_threads, share_images,
-                              padded, out)
+            _forward_winograd(x, _winograd_taps(weight), _WINOGRAD_AT.astype(x.dtype), bias, k_w, ph, pw, block,
+                              n_threads, share_images, out)
         elif _use_direct(stride, out_channels):
             hp, wp = height + 2 * ph, width + 2 * pw
             padded = np.zeros(n_images * in_channels * hp * wp, dtype=x.dtype)
