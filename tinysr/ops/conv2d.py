@@ -736,7 +736,7 @@ def _use_direct(stride: tuple[int, int], out_channels: int) -> bool:
 
 
 def _winograd_taps(weight: np.ndarray) -> np.ndarray:
-    """weight (C_out, C_in, 5, kW) -> (P kW, C_out C_in): row k*kW + v is sum_u G[k, u] weight[:, :, u, v].
+    """weight (C_out, C_in, 5, kW) -> (8 kW, C_out C_in): row k*kW + v is sum_u G[k, u] weight[:, :, u, v].
 
     Computed in float64 and rounded once to the weight's dtype.
     """
