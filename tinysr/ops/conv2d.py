@@ -495,7 +495,7 @@ def _forward_direct(padded, weight, bias, hp, wp, out):
 # So 8 kW products make four output rows, where the shifted windows need 4 * 5 kW: 2.5x less
 # arithmetic, plus the two transforms (which cost per input and per output channel, not per
 # pair of them: hence only with enough output channels, _WINOGRAD_MIN_OUT_CHANNELS). The float32
-# rounding error grows a little (about 1e-6 of the largest output instead of 3e-7). The smaller
+# rounding error grows a little (about 1e-6 of the largest output instead of 3e-7).
 # The smaller F(2, 5) (6 products for 2 rows: 1.67x less), which tinysr used before, took 1.3x as
 # long on SRCNN's 64->32 layer over a 400x400 tile (1 and 2 threads), and the same on 33x33 patches.
 _WINOGRAD_BT = np.array([[4, 0, -21, 0, 21, 0, -4, 0],
@@ -538,8 +538,7 @@ def _padded_line(image, c, y, ph, pw, j, seg, line):
     hi = max(min(pw + width - j, seg), lo)        # line[hi:seg] is right of it
     if lo == 0 and hi == seg:
         return image[c, y, j - pw:]
-    for z in range(seg):
-        line[z] = 0.0
+    line[:seg] = 0.0
     row, inside = image[c, y, j + lo - pw:], line[lo:]
     for z in range(hi - lo):
         inside[z] = row[z]
