@@ -1,7 +1,7 @@
 """Time a training step on the GPU: tinysr's numba.cuda kernels beside PyTorch + cuDNN, same GPU, same run.
 
     pip install ".[cuda]" torch          # a CUDA build of PyTorch for the comparison
-    python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet] [--defer-frees]
+    python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet] [--defer-frees] [--json FILE]
 
 Cases (float32; a step is zero the gradients, forward, MSE loss, backward, Adam update):
 
@@ -17,6 +17,13 @@ TF32 is off on the PyTorch side (``torch.backends.cuda.matmul.allow_tf32 = False
 tinysr's time over PyTorch's; the target is <= 3. GFLOP/s counts the convolutions only (forward
 plus both backward products = 3 x the forward multiply-adds x 2).
 
+Each library's peak GPU memory during its warm-up and timed steps is read from the driver
+(``gpu_memory.py``: used memory sampled every few milliseconds, minus what was used before); for
+PyTorch it includes the memory that loading cuDNN and cuBLAS takes, and ``torch alloc`` gives its
+caching allocator's own peak (``torch.cuda.max_memory_allocated``). Patches/s is the batch size
+over the median step time. ``--json FILE`` also writes every figure as JSON (for
+``benchmarks/gpu_check.py``).
+
 ``--defer-frees`` wraps each tinysr step in ``numba.cuda.defer_cleanup()``, so that the device
 memory of the step's temporaries is handed back to the driver between steps rather than every
 few arrays (numba's default, ``NUMBA_CUDA_MAX_PENDING_DEALLOCS_COUNT=10``): an experiment, to
@@ -29,11 +36,14 @@ line and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import statistics
 import sys
 import time
 
 import numpy as np
+from gpu_memory import MIB, PeakGPUMemory
 
 import tinysr
 from tinysr.losses import MSELoss
@@ -175,11 +185,22 @@ def _torch_srresnet(tnn, blocks: int = 16, f: int = 64):
     return Net()
 
 
+def _release_numba_memory() -> None:
+    """Hand the device memory of dropped numba arrays back now, not after the next ten frees."""
+    from numba import cuda
+
+    gc.collect()
+    pending = getattr(cuda.current_context(), "deallocations", None)  # the simulator has none
+    if pending is not None:
+        pending.clear()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: both")
     parser.add_argument("--defer-frees", action="store_true", help="free device memory between steps only")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
     args = parser.parse_args()
     reason = _no_gpu_reason()
     if reason is not None:
@@ -205,21 +226,52 @@ def main() -> int:
     name = name.decode() if isinstance(name, bytes) else name
     print(f"GPU {name}; tinysr {tinysr.__version__}, numba {numba.__version__}; PyTorch {torch_version}; "
           f"float32, TF32 off, median of {args.repeats} steps")
-    header = (f"{'case':42s} {'tinysr ms':>10s} {'GFLOP/s':>8s} {'torch ms':>9s} {'GFLOP/s':>8s} {'ratio':>6s}"
-              f" {'first step (compiling)':>24s}")
+    header = (f"{'case':42s} {'tinysr ms':>10s} {'GFLOP/s':>8s} {'patches/s':>10s} {'MiB':>6s}"
+              f" {'torch ms':>9s} {'GFLOP/s':>8s} {'MiB':>6s} {'alloc':>6s} {'ratio':>6s} {'first step':>11s}")
     print(header)
     print("-" * len(header))
+    results = {"gpu": name, "numba": numba.__version__, "torch": torch_version, "repeats": args.repeats, "cases": {}}
     for case in args.case or list(CASES):
         flops = 3 * 2 * CASES[case]["macs"]
-        first, ours = _median_time(tinysr_step(case, defer_frees=args.defer_frees), cuda.synchronize, args.repeats)
-        line = f"{CASES[case]['title']:42s} {ours * 1e3:10.1f} {flops / ours / 1e9:8.0f}"
+        batch = CASES[case]["lr_shape"][0]
+        with PeakGPUMemory() as ours_memory:
+            step = tinysr_step(case, defer_frees=args.defer_frees)
+            first, ours = _median_time(step, cuda.synchronize, args.repeats)
+            del step
+        _release_numba_memory()
+        figures = {"title": CASES[case]["title"], "batch": batch, "tinysr_ms": ours * 1e3,
+                   "tinysr_gflops": flops / ours / 1e9, "tinysr_patches_per_s": batch / ours,
+                   "tinysr_peak_mib": None if ours_memory.peak_bytes is None else ours_memory.peak_bytes / MIB,
+                   "tinysr_first_step_s": first}
+        line = (f"{CASES[case]['title']:42s} {ours * 1e3:10.1f} {flops / ours / 1e9:8.0f} {batch / ours:10.0f}"
+                f" {_mib(ours_memory.peak_bytes):>6s}")
         if torch is not None:
-            _, theirs = _median_time(torch_step(case), torch.cuda.synchronize, args.repeats)
-            line += f" {theirs * 1e3:9.1f} {flops / theirs / 1e9:8.0f} {ours / theirs:6.2f}"
+            torch.cuda.reset_peak_memory_stats()
+            with PeakGPUMemory() as theirs_memory:
+                step = torch_step(case)
+                _, theirs = _median_time(step, torch.cuda.synchronize, args.repeats)
+                del step
+            allocated = torch.cuda.max_memory_allocated()
+            gc.collect()
+            torch.cuda.empty_cache()
+            figures.update({"torch_ms": theirs * 1e3, "torch_gflops": flops / theirs / 1e9,
+                            "torch_peak_mib": None if theirs_memory.peak_bytes is None
+                            else theirs_memory.peak_bytes / MIB,
+                            "torch_allocated_mib": allocated / MIB, "ratio": ours / theirs})
+            line += (f" {theirs * 1e3:9.1f} {flops / theirs / 1e9:8.0f} {_mib(theirs_memory.peak_bytes):>6s}"
+                     f" {_mib(allocated):>6s} {ours / theirs:6.2f}")
         else:
-            line += f" {'-':>9s} {'-':>8s} {'-':>6s}"
-        print(f"{line} {first:22.1f} s", flush=True)
+            line += f" {'-':>9s} {'-':>8s} {'-':>6s} {'-':>6s} {'-':>6s}"
+        results["cases"][case] = figures
+        print(f"{line} {first:9.1f} s", flush=True)
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump(results, file, indent=2)
     return 0
+
+
+def _mib(nbytes: int | None) -> str:
+    return "n/a" if nbytes is None else f"{nbytes / MIB:.0f}"
 
 
 if __name__ == "__main__":
