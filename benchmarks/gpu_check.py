@@ -8,21 +8,22 @@ Each step runs in its own process with a time limit, so that one failure does no
 others, and its output goes to REPORT_DIR/NAME.log:
 
 1. ``environment``: the GPU's name and memory, the driver, CUDA, numba, numba-cuda and PyTorch versions;
-2. ``tests``: ``pytest tests/cuda tests/test_cuda_device.py`` on the GPU (no simulator): every
-   kernel against the CPU tier, the gradchecks, and the CPU-against-GPU agreement of training
-   steps, ``train``, ``upscale`` and ``eval``;
-3. ``bench``: ``benchmarks/bench_gpu.py``, SRCNN (batch 128, 33x33 Y) and SRResNet (batch 16,
+2. ``bench``: ``benchmarks/bench_gpu.py``, SRCNN (batch 128, 33x33 Y) and SRResNet (batch 16,
    24 -> 96, 16 blocks x 64) training steps beside PyTorch + cuDNN on the same GPU, TF32 off;
-4. ``train``: ``tinysr train srcnn --device cuda --batch-size 128`` on the package's sample photos,
+3. ``train``: ``tinysr train srcnn --device cuda --batch-size 128`` on the package's sample photos,
    stopped by Ctrl-C (SIGINT) after 60 s, which saves its checkpoint and weights;
-5. ``upscale``: ``tinysr upscale --device cuda`` of a sample photo at x3, with the weights just
+4. ``upscale``: ``tinysr upscale --device cuda`` of a sample photo at x3, with the weights just
    trained and with the shipped ones, against ``--device cpu``; and the network's own float output
    on both devices (it must agree to float32 precision: max |difference| <= 1e-5);
-6. ``eval``: ``tinysr eval --device cuda`` on the sample photos, whose table must equal ``--device cpu``'s.
+5. ``eval``: ``tinysr eval --device cuda`` on the sample photos, whose table must equal ``--device cpu``'s;
+6. ``tests``: ``pytest tests/cuda tests/test_cuda_device.py`` on the GPU (no simulator): every
+   kernel against the CPU tier, the gradchecks, and the CPU-against-GPU agreement of training
+   steps, ``train``, ``upscale`` and ``eval``. They run last, with the time left of ``--deadline``
+   (pytest-xdist, when installed, spreads them over the cores: compiling the kernels is most of it).
 
 The peak GPU memory of every step is read from the driver (``gpu_memory.py``). REPORT_DIR/report.md
-gathers the figures; the exit status is 1 if any step failed. The whole check takes about five
-minutes on an H200 (most of it compiling kernels), under the eight the GPU machine allows.
+gathers the figures (rewritten after every step, so a check cut short keeps what it measured); the
+exit status is 1 if any step failed.
 
 ``--simulate`` runs the same steps on numba's CUDA simulator, to try this script on a machine
 without a GPU. The simulator runs every CUDA thread as a Python thread, far too slowly for SRCNN's
@@ -143,14 +144,18 @@ class Check:
         self.record("environment", status == 0, seconds, None, "; ".join(f"{k}: {v}" for k, v in info.items()))
         return info.get("gpu", "")
 
-    def tests(self) -> None:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda",
+    def tests(self, timeout: float) -> None:
+        command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "tests/cuda",
                    "tests/test_cuda_device.py"]
         if self.simulate:  # a quick sample: the full simulator run is README's test command
             command += ["-k", "relu or upscale_and_eval or flatten"]
         elif _importable("xdist"):
-            command += ["-n", "8"]  # numba compiles each kernel in the process that launches it
-        status, output, seconds, memory = self.run("tests", command, timeout=330)
+            # most of the time goes to compiling kernels, which numba does in the process that launches
+            # them: one worker per core, each with one Numba thread for the CPU side of the comparisons
+            command += ["-n", str(min(16, os.cpu_count() or 1))]
+            self.env["NUMBA_NUM_THREADS"] = "1"
+        status, output, seconds, memory = self.run("tests", command, timeout=timeout)
+        self.env.pop("NUMBA_NUM_THREADS", None)
         summary = _last_line_matching(output, r"(passed|failed|error)") or "no summary (see tests.log)"
         failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", output, flags=re.M)
         figures = summary.strip("= ") + ("; failing: " + ", ".join(failures) if failures else "")
@@ -347,6 +352,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("gpu_check_report"), help="report folder (created)")
     parser.add_argument("--simulate", action="store_true", help="dry run on numba's CUDA simulator (no GPU)")
+    parser.add_argument("--deadline", type=float, default=470,
+                        help="seconds for the whole check; the tests, run last, get what is left (default: 470)")
     parser.add_argument("--compare", nargs=6, help=argparse.SUPPRESS)  # MODEL SCALE IMAGE CPU_PNG CUDA_PNG WEIGHTS|-
     args = parser.parse_args()
     if args.compare:
@@ -362,11 +369,11 @@ def main() -> int:
         print(f"gpu_check: {gpu}", file=sys.stderr)
         check.write_report()
         return 1
-    check.tests()
     check.bench()
     weights = check.train()
     check.upscale(weights)
     check.eval(weights)
+    check.tests(timeout=max(60.0, args.deadline - (time.perf_counter() - started)))
     print(f"gpu_check: {time.perf_counter() - started:.0f} s in all", flush=True)
     return 0 if check.write_report() else 1
 

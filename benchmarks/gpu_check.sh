@@ -19,5 +19,14 @@ if ! "$python_bin" -c "import png" 2>/dev/null; then
         exit 1
     fi
 fi
+# numba-cuda 0.30.4 registers an overload for numpy.row_stack, which NumPy 2.5 removed: its import
+# fails there. For this check only, a sitecustomize puts the alias back (vstack is what it was).
+if ! "$python_bin" -c "import numpy; numpy.row_stack" 2>/dev/null; then
+    mkdir -p /tmp/gpu_check_shim
+    printf 'import numpy\nnumpy.row_stack = numpy.vstack\n' >/tmp/gpu_check_shim/sitecustomize.py
+    export PYTHONPATH=/tmp/gpu_check_shim${PYTHONPATH:+:$PYTHONPATH}
+    echo "gpu_check: NumPy $("$python_bin" -c 'import numpy; print(numpy.__version__)') has no row_stack," \
+         "which numba-cuda imports: aliased to vstack for this run" >&2
+fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 exec "$python_bin" benchmarks/gpu_check.py --out "${1:-gpu_check_report}" "${@:2}"
