@@ -2,6 +2,7 @@
 
     pip install ".[cuda]" torch          # a CUDA build of PyTorch for the comparison
     python benchmarks/bench_gpu.py [--repeats 20] [--case srcnn|srresnet] [--defer-frees] [--json FILE]
+                                   [--layers]
 
 Cases (float32; a step is zero the gradients, forward, MSE loss, backward, Adam update):
 
@@ -24,6 +25,10 @@ caching allocator's own peak (``torch.cuda.max_memory_allocated``). Patches/s is
 over the median step time. ``--json FILE`` also writes every figure as JSON (for
 ``benchmarks/gpu_check.py``).
 
+``--layers`` then shows where a step's time goes: each tinysr layer's forward and backward,
+the loss and the optimizer, timed with the GPU synchronised around each call, and PyTorch's own
+profile of its GPU kernels.
+
 ``--defer-frees`` wraps each tinysr step in ``numba.cuda.defer_cleanup()``, so that the device
 memory of the step's temporaries is handed back to the driver between steps rather than every
 few arrays (numba's default, ``NUMBA_CUDA_MAX_PENDING_DEALLOCS_COUNT=10``): an experiment, to
@@ -36,6 +41,7 @@ line and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import json
 import statistics
@@ -105,16 +111,21 @@ def _median_time(step, synchronize, repeats: int, warmup: int = 3) -> tuple[floa
     return first, statistics.median(times)
 
 
-def tinysr_step(case: str, seed: int = 0, defer_frees: bool = False):
-    """One training step of tinysr on the GPU, with the model, batch and optimizer state all on the device."""
-    from numba import cuda
-
+def _tinysr_setup(case: str, seed: int):
+    """The model, batch, loss and optimizer of a tinysr step, all on the GPU."""
     rng = np.random.default_rng(seed)
     model = SRCNN.preset("9-5-5", channels=1, rng=rng) if case == "srcnn" else SRResNet(rng=rng)
     model.to("cuda")
     x = tinysr.to_device(rng.random(CASES[case]["lr_shape"], dtype=np.float32), "cuda")
     y = tinysr.to_device(rng.random(CASES[case]["hr_shape"], dtype=np.float32), "cuda")
-    criterion, optimizer = MSELoss(), Adam(model.parameters(), lr=1e-4)
+    return model, x, y, MSELoss(), Adam(model.parameters(), lr=1e-4)
+
+
+def tinysr_step(case: str, seed: int = 0, defer_frees: bool = False):
+    """One training step of tinysr on the GPU, with the model, batch and optimizer state all on the device."""
+    from numba import cuda
+
+    model, x, y, criterion, optimizer = _tinysr_setup(case, seed)
 
     def step():
         optimizer.zero_grad()
@@ -127,6 +138,75 @@ def tinysr_step(case: str, seed: int = 0, defer_frees: bool = False):
             step()
 
     return step_with_deferred_frees if defer_frees else step
+
+
+def tinysr_layer_profile(case: str, steps: int = 5, seed: int = 0) -> list[tuple[str, int, float]]:
+    """Where a tinysr step's time goes: (what, calls per step, ms per step), slowest first.
+
+    Every leaf layer's forward and backward, the loss and the optimizer are timed with the GPU
+    synchronised before and after, so the figures add up to a little more than a step (the
+    synchronisations cost a few microseconds each). Layers with the same ``repr`` are summed.
+    """
+    from numba import cuda
+
+    model, x, y, criterion, optimizer = _tinysr_setup(case, seed)
+    totals: dict = collections.defaultdict(float)
+    calls: dict = collections.defaultdict(int)
+
+    def timed(label, function):
+        def wrapper(*args):
+            cuda.synchronize()
+            started = time.perf_counter()
+            result = function(*args)
+            cuda.synchronize()
+            totals[label] += time.perf_counter() - started
+            calls[label] += 1
+            return result
+        return wrapper
+
+    for module in model.modules():
+        if next(module.children(), None) is None:  # a leaf: one op
+            module.forward = timed(f"{module!r} forward", module.forward)
+            module.backward = timed(f"{module!r} backward", module.backward)
+    criterion.forward = timed("MSELoss forward (and the loss to the host)", criterion.forward)
+    criterion.backward = timed("MSELoss backward", criterion.backward)
+    optimizer.zero_grad = timed("Adam zero_grad", optimizer.zero_grad)
+    optimizer.step = timed("Adam step", optimizer.step)
+
+    def step():
+        optimizer.zero_grad()
+        criterion.forward(model.forward(x), y)
+        model.backward(criterion.backward())
+        optimizer.step()
+
+    step()  # compiles
+    totals.clear()
+    calls.clear()
+    for _ in range(steps):
+        step()
+    rows = [(label, calls[label] // steps, seconds / steps * 1e3) for label, seconds in totals.items()]
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def torch_kernel_profile(case: str, steps: int = 5) -> str:
+    """PyTorch's own profile of its step: the GPU kernels that take the time (cuDNN's names)."""
+    import torch
+
+    step = torch_step(case)
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    averages = profile.key_averages()
+    for key in ("device_time_total", "cuda_time_total"):
+        try:
+            return averages.table(sort_by=key, row_limit=12)
+        except Exception:  # the key's name changed between releases
+            continue
+    return averages.table(row_limit=12)
 
 
 def torch_step(case: str, seed: int = 0):
@@ -201,6 +281,8 @@ def main() -> int:
     parser.add_argument("--case", choices=sorted(CASES), action="append", help="default: both")
     parser.add_argument("--defer-frees", action="store_true", help="free device memory between steps only")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    parser.add_argument("--layers", action="store_true",
+                        help="then where each step's time goes: tinysr's layers, PyTorch's kernels")
     args = parser.parse_args()
     reason = _no_gpu_reason()
     if reason is not None:
@@ -264,6 +346,19 @@ def main() -> int:
             line += f" {'-':>9s} {'-':>8s} {'-':>6s} {'-':>6s} {'-':>6s}"
         results["cases"][case] = figures
         print(f"{line} {first:9.1f} s", flush=True)
+    if args.layers:
+        for case in args.case or list(CASES):
+            print(f"\ntinysr, {CASES[case]['title']}: ms per step, synchronised around each call")
+            profile = tinysr_layer_profile(case)
+            for label, count, ms in profile:
+                print(f"{ms:9.2f} ms  {count:3d}x  {label}")
+            results["cases"][case]["tinysr_layers"] = profile
+            _release_numba_memory()
+            if torch is not None:
+                print(f"\nPyTorch, {CASES[case]['title']}: its GPU kernels over 5 steps")
+                print(torch_kernel_profile(case), flush=True)
+                gc.collect()
+                torch.cuda.empty_cache()
     if args.json:
         with open(args.json, "w") as file:
             json.dump(results, file, indent=2)

@@ -163,8 +163,8 @@ class Check:
 
     def bench(self) -> None:
         path = self.out / "bench_gpu.json"
-        status, output, seconds, memory = self.run(
-            "bench", [sys.executable, "benchmarks/bench_gpu.py", "--repeats", "20", "--json", str(path)], timeout=240)
+        command = [sys.executable, "benchmarks/bench_gpu.py", "--repeats", "20", "--layers", "--json", str(path)]
+        status, output, seconds, memory = self.run("bench", command, timeout=240)
         if self.simulate and status == 1 and "no GPU to time" in output:
             self.record("bench", None, seconds, None, "no GPU to time on the simulator")
             return

@@ -109,7 +109,8 @@ def to_device(x, device: str = "cuda"):
     """Return ``x`` on ``device``: a device array for ``"cuda"``, a NumPy array for ``"cpu"``.
 
     An array already there is returned as it is (no copy); otherwise it is copied (a
-    non-contiguous NumPy array is made C-contiguous first). Raises ``DeviceError`` for
+    non-contiguous NumPy array, or one with a stride of 0 such as ``x[None]``, is made
+    C-contiguous first). Raises ``DeviceError`` for
     ``"cuda"`` without a usable GPU and ``TypeError`` for anything but an array.
     """
     check_device(device)
@@ -121,7 +122,12 @@ def to_device(x, device: str = "cuda"):
         return x
     from numba import cuda
 
-    return cuda.to_device(np.ascontiguousarray(x))
+    host = np.ascontiguousarray(x)
+    if host.size and 0 in host.strides:
+        # x[None] is C-contiguous to NumPy with a stride of 0 on the new axis, but numba.cuda keeps
+        # the strides and counts a 0 stride as broadcast, not contiguous: the kernels would refuse it
+        host = host.copy()
+    return cuda.to_device(host)
 
 
 def cuda_tier(op_file: str):

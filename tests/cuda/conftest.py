@@ -126,6 +126,17 @@ def _make_strict(monkeypatch):
 
     monkeypatch.setattr(FakeCUDAArray, "__array__", no_implicit_copy, raising=False)
 
+    original_is_c_contiguous = FakeCUDAArray.is_c_contiguous
+
+    def strict_is_c_contiguous(self):
+        # a real device array with a stride of 0 (x[None] copied as it is) counts as broadcast,
+        # never contiguous (numba-cuda's dummyarray), where NumPy and the stand-in call it contiguous
+        if self._ary.size and 0 in self._ary.strides:
+            return False
+        return original_is_c_contiguous(self)
+
+    monkeypatch.setattr(FakeCUDAArray, "is_c_contiguous", strict_is_c_contiguous)
+
     original_copy_to_host = FakeCUDAArray.copy_to_host
 
     def counted_copy_to_host(self, *args, **kwargs):

@@ -49,6 +49,19 @@ def _assert_models_equal(cuda_model, cpu_model, rtol, skip=()):
         np.testing.assert_allclose(value, cpu_state[name], rtol=rtol, atol=rtol * scale, err_msg=name)
 
 
+def test_an_array_with_new_axes_reaches_the_gpu_contiguous():
+    # NumPy calls y[None, None] C-contiguous although its new axes have a stride of 0; numba.cuda
+    # calls it broadcast and the kernels refused it (tinysr eval on an H200 did)
+    y = np.arange(30, dtype=np.float32).reshape(5, 6) / 30
+    x = y[None, None]
+    assert 0 in x.strides
+    on_gpu = tinysr.to_device(x, "cuda")
+    assert on_gpu.is_c_contiguous() and tuple(on_gpu.strides) == (120, 120, 24, 4)
+    model = _tiny_srcnn()
+    want = model.forward(x)
+    np.testing.assert_allclose(host(model.to("cuda").forward(on_gpu)), want, rtol=1e-5, atol=1e-6)
+
+
 def test_srcnn_training_steps_on_gpu_equal_cpu():
     x, y = _batch(0, (3, 1, 9, 11), (3, 1, 9, 11))
     cpu_model, cuda_model = _tiny_srcnn(), _tiny_srcnn().to("cuda")

@@ -10,6 +10,8 @@ differences) on the CUDA kernels themselves.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from cuda_helpers import DTYPES, assert_close, few_examples, gpu, host, on_gpu
@@ -115,11 +117,13 @@ def test_conv2d_at_tile_edges(dtype, rtol):
 
 
 def test_conv2d_weight_gradient_split_between_blocks():
-    # enough output pixels that the depth (N H_out W_out) of the weight gradient is split
+    # enough output pixels that the depth (N H_out W_out) of the weight gradient is split: at least
+    # two of MIN_SPLIT (8 on the simulator, 256 on a GPU, where 3 x 9 x 7 pixels are one split)
     from tinysr.ops.cuda import conv2d as cuda_conv2d
 
-    config = (((3, 2, 9, 7), (3, 2, 3, 3)), (1, 1), (1, 1), True, 3)
-    splits, _ = cuda_conv2d._splits(3 * 9 * 7, 1, cuda_conv2d.WIDE.depth)
+    width = max(7, math.ceil((2 * cuda_conv2d.MIN_SPLIT + 1) / (3 * 9)))
+    config = (((3, 2, 9, width), (3, 2, 3, 3)), (1, 1), (1, 1), True, 3)
+    splits, _ = cuda_conv2d._splits(3 * 9 * width, 1, cuda_conv2d.WIDE.depth)
     assert splits > 1
     got, want = _conv_both(config, np.float64)
     for name, g, w in zip(["out", "grad_input", "grad_weight", "grad_bias"], got, want):
