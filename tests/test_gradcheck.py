@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinysr.gradcheck import GradcheckError, GradcheckReport, gradcheck
+from tinysr.nn import Conv2d
 
 
 class Param:
@@ -392,3 +393,46 @@ def test_tinysr_module_is_checked_on_a_float64_deep_copy():
     assert [t.name for t in report.tensors] == ["input 0", "gamma", "beta"] and report.passed
     assert layer.gamma.data.dtype == np.float32 and np.all(layer.gamma.grad == 0)
     assert layer.running_mean.dtype == np.float32 and np.all(layer.running_mean == 0)
+
+
+# -- the checker's own sensitivity, pinned ------------------------------------------------------
+# The model and loss tests trust gradcheck's verdict at its default settings. These tests pin how
+# small an error it must still see: a uniform relative error of 3e-6 in a real layer's backward
+# (three times the default rtol) must fail, so a checker made looser by even a factor of three,
+# or one whose numeric gradient got less accurate, fails here instead of silently passing bugs.
+
+
+class _PlantedConv2d(Conv2d):
+    """tinysr's Conv2d whose backward is off by a relative ``error`` in the input or weight gradient."""
+
+    def __init__(self, *args, error: float, where: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.error, self.where = error, where
+
+    def backward(self, grad_output):
+        grad_input = super().backward(grad_output)
+        if self.where == "weight":  # gradcheck zeroes .grad first, so .grad is this call's gradient
+            self.weight.grad *= 1 + self.error
+            return grad_input
+        return grad_input * (1 + self.error)
+
+
+def _conv_input():
+    return np.random.default_rng(3).standard_normal((2, 3, 7, 6))
+
+
+@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("error", [3e-6, 1e-5, 1e-4])
+def test_planted_relative_errors_fail_at_the_default_settings(error, where):
+    layer = _PlantedConv2d(3, 4, 3, padding=1, rng=0, error=error, where=where)
+    report = gradcheck(layer, _conv_input(), raise_on_failure=False)
+    assert not report.passed, f"a relative error of {error:g} in the {where} gradient passed: {report}"
+    failing = {t.name for t in report.tensors if not t.passed}
+    assert failing == {"input 0" if where == "input" else "weight"}
+    assert report.worst.max_error == pytest.approx(error, rel=0.05)  # measured as planted
+
+
+def test_a_correct_layer_passes_far_inside_the_default_tolerance():
+    report = gradcheck(_PlantedConv2d(3, 4, 3, padding=1, rng=0, error=0.0, where="input"), _conv_input())
+    assert report.passed and report.rtol == 1e-6
+    assert report.max_error < report.rtol / 30  # room for the planted 3e-6 to stand out by 100x
