@@ -17,6 +17,7 @@ from tinysr import losses, nn, optim
 from tinysr.device import DeviceError, cuda_available, to_device
 from tinysr.gradcheck import GradcheckError, gradcheck
 from tinysr.nn.init import manual_seed
+from tinysr.tiers import tier
 from tinysr.upscale import upscale
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "manual_seed",
     "nn",
     "optim",
+    "tier",
     "to_device",
     "upscale",
 ]

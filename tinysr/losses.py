@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinysr.ops import losses as ops
+from tinysr.tiers import TIERS
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "L1Loss", "MSELoss"]
 
-_BACKENDS = ("reference", "numba")
 
 
 class _Loss:
@@ -31,9 +31,10 @@ class _Loss:
     _forward_op = None
     _backward_op = None
 
-    def __init__(self, *, backend: str = "numba"):
-        if backend not in _BACKENDS:
-            choices = ", ".join(repr(name) for name in _BACKENDS)
+    def __init__(self, *, backend: str | None = None):
+        """``backend``: the tier of both ops (default: ``tinysr.tier``'s, else the fastest for the arrays)."""
+        if backend is not None and backend not in TIERS:
+            choices = ", ".join(repr(name) for name in TIERS)
             raise ValueError(f"{type(self).__name__}: unknown backend {backend!r}, expected one of {choices}")
         self.backend = backend
         self._cache = None

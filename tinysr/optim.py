@@ -39,6 +39,7 @@ from numba import njit
 
 from tinysr.device import cuda_tier, device_of, is_device_array, to_device, zeros_like
 from tinysr.nn.module import Parameter
+from tinysr.tiers import choose_tier
 
 __all__ = [
     "SGD",
@@ -225,7 +226,7 @@ class Optimizer:
     _hyperparameter_names: tuple[str, ...] = ()
     _backends = ("reference", "numba")
 
-    def __init__(self, params: Iterable[Parameter], *, backend: str = "numba"):
+    def __init__(self, params: Iterable[Parameter], *, backend: str | None = None):
         name = type(self).__name__
         if isinstance(params, (Parameter, np.ndarray)) or not isinstance(params, Iterable):
             raise TypeError(
@@ -240,7 +241,7 @@ class Optimizer:
                 raise TypeError(f"{name}: expected Parameter objects, got {type(p).__name__} at position {i}")
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{name}: a parameter appears more than once; it would be updated twice a step")
-        if backend not in self._backends:
+        if backend is not None and backend not in self._backends:
             choices = ", ".join(repr(b) for b in self._backends)
             raise ValueError(f"{name}: unknown backend {backend!r}, expected one of {choices}")
         self.params = params
@@ -346,8 +347,8 @@ class Optimizer:
         return state
 
     def _tier(self, p: Parameter) -> str:
-        """The tier that updates ``p``: "cuda" for a parameter on the GPU, else the optimizer's backend."""
-        return "cuda" if is_device_array(p.data) else self.backend
+        """The tier that updates ``p``: the optimizer's backend, else ``tinysr.tier``'s, else the fastest for it."""
+        return choose_tier(p.data, self.backend, type(self).__name__)
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._hyperparameter_names)
@@ -367,7 +368,7 @@ class SGD(Optimizer):
     _hyperparameter_names = ("lr", "momentum", "weight_decay")
 
     def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0, *, backend: str = "numba"):
+                 weight_decay: float = 0.0, *, backend: str | None = None):
         super().__init__(params, backend=backend)
         checked = self._check_hyperparameters(lr=lr, momentum=momentum, weight_decay=weight_decay)
         for key, value in checked.items():
@@ -404,7 +405,7 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 *, backend: str = "numba"):
+                 *, backend: str | None = None):
         super().__init__(params, backend=backend)
         checked = self._check_hyperparameters(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         for key, value in checked.items():

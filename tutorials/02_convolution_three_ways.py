@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 import tinysr
+from tinysr.models import SRCNN
 from tinysr.ops.activations import tanh_forward
 from tinysr.ops.conv2d import conv2d_backward, conv2d_forward, conv2d_forward_reference
 
@@ -142,6 +143,24 @@ out_reference = conv2d_forward_reference(x, weight, bias, (1, 1), (SMALL["paddin
 print(f"numba vs loops: largest difference {np.max(np.abs(out_numba - out_loops)):.1e}")
 np.testing.assert_allclose(out_numba, out_loops, rtol=1e-12, atol=1e-12)
 np.testing.assert_allclose(out_reference, out_loops, rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ### A whole network on the reference tier: `tinysr.tier`
+#
+# Every op has its tiers side by side, with one signature, and one rule picks which one runs
+# (`tinysr/tiers.py`): the op's `backend=` argument, else the innermost `with tinysr.tier(...)`
+# block, else the fastest tier for the arrays' device (`"numba"` for NumPy arrays, `"cuda"` for
+# GPU arrays). Inside the block every layer, loss and optimizer runs the NumPy reference, the maths
+# you can read, and the numbers are the same:
+
+# %%
+network = SRCNN(channels=1, n1=8, n2=4, f1=5, f2=1, f3=3, rng=0).astype(np.float64)
+low_res = np.random.default_rng(2).random((2, 1, 16, 16))
+out_fast = network.forward(low_res)
+with tinysr.tier("reference"):
+    out_readable = network.forward(low_res)
+print(f"SRCNN, numba tier vs reference tier: largest difference {np.max(np.abs(out_fast - out_readable)):.1e}")
+np.testing.assert_allclose(out_readable, out_fast, rtol=1e-10, atol=1e-12)
 
 # %% [markdown]
 # ### What im2col looks like

@@ -62,6 +62,27 @@ def test_an_array_with_new_axes_reaches_the_gpu_contiguous():
     np.testing.assert_allclose(host(model.to("cuda").forward(on_gpu)), want, rtol=1e-5, atol=1e-6)
 
 
+def test_the_cuda_tier_equals_the_reference_tier_and_cpu_tiers_refuse_gpu_arrays():
+    x, y = _batch(3, (2, 1, 9, 11), (2, 1, 9, 11))
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    results = []
+    for device, tier in (("cpu", "reference"), ("cuda", "cuda")):
+        model = _tiny_srcnn().astype(np.float64).to(device)
+        with tinysr.tier(tier):
+            loss, grad_input = _train_step(model, Adam(model.parameters(), lr=1e-2), MSELoss(),
+                                           tinysr.to_device(x, device), tinysr.to_device(y, device))
+        results.append((loss, host(grad_input), model.to("cpu")))
+    (loss_ref, grad_ref, model_ref), (loss_gpu, grad_gpu, model_gpu) = results
+    assert loss_gpu == pytest.approx(loss_ref, rel=1e-10)
+    np.testing.assert_allclose(grad_gpu, grad_ref, rtol=1e-10, atol=1e-14)
+    _assert_models_equal(model_gpu, model_ref, rtol=1e-10)
+    model = _tiny_srcnn().to("cuda")
+    for tier in ("reference", "numba"):
+        with pytest.raises(ValueError, match=rf"conv2d: tinysr.tier '{tier}' runs on the CPU, but the arrays are "
+                                             r"on the GPU"), tinysr.tier(tier):
+            model.forward(gpu(x.astype(np.float32)))
+
+
 def test_srcnn_training_steps_on_gpu_equal_cpu():
     x, y = _batch(0, (3, 1, 9, 11), (3, 1, 9, 11))
     cpu_model, cuda_model = _tiny_srcnn(), _tiny_srcnn().to("cuda")

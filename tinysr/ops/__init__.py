@@ -2,11 +2,14 @@
 
 Each ``tinysr/ops/NAME.py`` follows one contract (from CS231n)::
 
-    out, cache = NAME_forward(x, ..., backend="numba")
-    grads = NAME_backward(grad_output, cache, backend="numba")
+    out, cache = NAME_forward(x, ...)
+    grads = NAME_backward(grad_output, cache)
 
 with tiers of one signature: ``NAME_forward_reference`` / ``NAME_backward_reference`` (NumPy,
-read these first) and ``NAME_forward_numba`` / ``NAME_backward_numba`` (the compiled kernels).
+read these first), ``NAME_forward_numba`` / ``NAME_backward_numba`` (the compiled kernels) and
+the numba.cuda kernels of ``tinysr/ops/cuda/NAME.py``. Which one runs is decided by one rule,
+``tinysr.tiers.choose_tier``: an op's ``backend=`` argument, else the innermost
+``with tinysr.tier("reference"):`` block, else the fastest tier for the arrays' device.
 
 Files: ``conv2d``, ``activations`` (relu, leaky_relu, prelu, sigmoid, tanh), ``batchnorm``,
 ``pixel_shuffle`` (and unshuffle), ``linear``, ``flatten``, ``add`` (the residual add), ``losses``.

@@ -25,8 +25,9 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_grad_output, check_same_dtype, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_grad_output, check_same_dtype
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = [
     "leaky_relu_backward",
@@ -119,7 +120,7 @@ _RELU_FORWARD = {"reference": relu_forward_reference, "numba": relu_forward_numb
 _RELU_BACKWARD = {"reference": relu_backward_reference, "numba": relu_backward_numba}
 
 
-def relu_forward(x: np.ndarray, *, inplace: bool = False, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def relu_forward(x: np.ndarray, *, inplace: bool = False, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Rectified linear unit.
 
     Forward:  ``out = max(x, 0)``.
@@ -135,25 +136,27 @@ def relu_forward(x: np.ndarray, *, inplace: bool = False, backend: str = "numba"
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x`` (``x`` itself if ``inplace``); ``cache = (out,)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(x, backend, "relu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").relu_forward(x, inplace=inplace)
     contiguous = _check_input(x, "relu")
-    out = pick_tier(_RELU_FORWARD, backend, "relu")(contiguous, contiguous if inplace else None)
+    out = _RELU_FORWARD[tier_name](contiguous, contiguous if inplace else None)
     if inplace and out is not x:  # x was not contiguous: the result went into a copy
         x[...] = out
     return (x if inplace else out), (out,)
 
 
-def relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`relu_forward`: ``grad_input = grad_output * [x > 0]``, shaped like ``x``.
 
     ``cache`` is ``(out,)`` from the forward pass; ``(x,)`` gives the same result (``[out > 0] = [x > 0]``).
     """
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(cache[0], backend, "relu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").relu_backward(grad_output, cache)
     (x,) = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "relu")
-    return pick_tier(_RELU_BACKWARD, backend, "relu")(grad_output, x)
+    return _RELU_BACKWARD[tier_name](grad_output, x)
 
 
 # --------------------------------------------------------------------------- LeakyReLU
@@ -203,7 +206,7 @@ _LEAKY_BACKWARD = {"reference": leaky_relu_backward_reference, "numba": leaky_re
 
 
 def leaky_relu_forward(
-    x: np.ndarray, negative_slope: float = 0.01, *, backend: str = "numba"
+    x: np.ndarray, negative_slope: float = 0.01, *, backend: str | None = None
 ) -> tuple[np.ndarray, tuple]:
     """Leaky rectified linear unit (PyTorch's default slope 0.01).
 
@@ -217,21 +220,23 @@ def leaky_relu_forward(
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x, negative_slope)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(x, backend, "leaky_relu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").leaky_relu_forward(x, negative_slope)
     negative_slope = _check_slope(negative_slope, "leaky_relu")
     x = _check_input(x, "leaky_relu")
-    out = pick_tier(_LEAKY_FORWARD, backend, "leaky_relu")(x, negative_slope)
+    out = _LEAKY_FORWARD[tier_name](x, negative_slope)
     return out, (x, negative_slope)
 
 
-def leaky_relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def leaky_relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`leaky_relu_forward`, shaped like ``x``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(cache[0], backend, "leaky_relu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").leaky_relu_backward(grad_output, cache)
     x, negative_slope = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "leaky_relu")
-    return pick_tier(_LEAKY_BACKWARD, backend, "leaky_relu")(grad_output, x, negative_slope)
+    return _LEAKY_BACKWARD[tier_name](grad_output, x, negative_slope)
 
 
 # --------------------------------------------------------------------------- PReLU
@@ -324,7 +329,7 @@ _PRELU_FORWARD = {"reference": prelu_forward_reference, "numba": prelu_forward_n
 _PRELU_BACKWARD = {"reference": prelu_backward_reference, "numba": prelu_backward_numba}
 
 
-def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Parametric ReLU with a learned slope, shared (``weight`` of shape ``(1,)``) or per channel (``(C,)``).
 
     Forward:  ``out[n, c, ...] = x[n, c, ...]`` where ``x > 0``, else ``w_c * x[n, c, ...]``,
@@ -341,7 +346,8 @@ def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str = "numba") 
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x, weight)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(x, backend, "prelu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").prelu_forward(x, weight)
     x = check_float_array(x, name="x", layer="prelu")
     check_float_array(weight, name="weight", layer="prelu")
@@ -356,19 +362,20 @@ def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str = "numba") 
     check_same_dtype("prelu", x=x, weight=weight)
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
-    out = pick_tier(_PRELU_FORWARD, backend, "prelu")(x, weight)
+    out = _PRELU_FORWARD[tier_name](x, weight)
     return out, (x, weight)
 
 
 def prelu_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of :func:`prelu_forward`: ``(grad_input, grad_weight)`` shaped like ``x`` and ``weight``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(cache[0], backend, "prelu")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").prelu_backward(grad_output, cache)
     x, weight = cache
     grad_output = check_grad_output(grad_output, x.shape, x.dtype, "prelu")
-    return pick_tier(_PRELU_BACKWARD, backend, "prelu")(grad_output, x, weight)
+    return _PRELU_BACKWARD[tier_name](grad_output, x, weight)
 
 
 # --------------------------------------------------------------------------- sigmoid
@@ -424,7 +431,7 @@ _SIGMOID_FORWARD = {"reference": sigmoid_forward_reference, "numba": sigmoid_for
 _SIGMOID_BACKWARD = {"reference": sigmoid_backward_reference, "numba": sigmoid_backward_numba}
 
 
-def sigmoid_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def sigmoid_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Logistic sigmoid, numerically stable for large ``|x|`` (no overflow at ``x = -1e4``).
 
     Forward:  ``out = 1 / (1 + exp(-x))``.
@@ -435,20 +442,22 @@ def sigmoid_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarra
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(x, backend, "sigmoid")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").sigmoid_forward(x)
     x = _check_input(x, "sigmoid")
-    out = pick_tier(_SIGMOID_FORWARD, backend, "sigmoid")(x)
+    out = _SIGMOID_FORWARD[tier_name](x)
     return out, (out,)
 
 
-def sigmoid_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def sigmoid_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`sigmoid_forward`: ``grad_output * out * (1 - out)``, shaped like ``x``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(cache[0], backend, "sigmoid")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").sigmoid_backward(grad_output, cache)
     (out,) = cache
     grad_output = check_grad_output(grad_output, out.shape, out.dtype, "sigmoid")
-    return pick_tier(_SIGMOID_BACKWARD, backend, "sigmoid")(grad_output, out)
+    return _SIGMOID_BACKWARD[tier_name](grad_output, out)
 
 
 # --------------------------------------------------------------------------- tanh
@@ -494,7 +503,7 @@ _TANH_FORWARD = {"reference": tanh_forward_reference, "numba": tanh_forward_numb
 _TANH_BACKWARD = {"reference": tanh_backward_reference, "numba": tanh_backward_numba}
 
 
-def tanh_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def tanh_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Hyperbolic tangent.
 
     Forward:  ``out = tanh(x)``.
@@ -505,17 +514,19 @@ def tanh_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, 
     Returns:
         ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (out,)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(x, backend, "tanh")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").tanh_forward(x)
     x = _check_input(x, "tanh")
-    out = pick_tier(_TANH_FORWARD, backend, "tanh")(x)
+    out = _TANH_FORWARD[tier_name](x)
     return out, (out,)
 
 
-def tanh_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def tanh_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`tanh_forward`: ``grad_output * (1 - out**2)``, shaped like ``x``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
+    tier_name = choose_tier(cache[0], backend, "tanh")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/activations.py
         return cuda_tier("activations").tanh_backward(grad_output, cache)
     (out,) = cache
     grad_output = check_grad_output(grad_output, out.shape, out.dtype, "tanh")
-    return pick_tier(_TANH_BACKWARD, backend, "tanh")(grad_output, out)
+    return _TANH_BACKWARD[tier_name](grad_output, out)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_same_dtype
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = ["add_backward", "add_forward"]
 
@@ -81,16 +82,18 @@ _BACKWARD = {"reference": add_backward_reference, "numba": add_backward_numba}
 # --------------------------------------------------------------------------- public API
 
 
-def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """``out = a + b`` for arrays of identical shape and dtype (no broadcasting).
 
     Args:
         a, b: any shape (the same for both), float32 or float64 (the same for both).
-        backend: ``"numba"`` (default) or ``"reference"``.
+        backend: the tier, ``"reference"``, ``"numba"`` or ``"cuda"`` (default: ``tinysr.tier``'s, else the
+            fastest for the arrays' device; ``tinysr/tiers.py``).
     Returns:
         ``(out, cache)``: ``out`` of the shape and dtype of ``a``; ``cache = (a.shape, a.dtype)``.
     """
-    if is_device_array(a):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
+    tier_name = choose_tier(a, backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
         return cuda_tier("add").add_forward(a, b)
     check_float_array(a, name="a", layer=_OP)
     check_float_array(b, name="b", layer=_OP)
@@ -99,15 +102,16 @@ def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str = "numba") -> tupl
         raise ValueError(
             f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}"
         )
-    forward = pick_tier(_FORWARD, backend, _OP)
+    forward = _FORWARD[tier_name]
     return forward(np.ascontiguousarray(a), np.ascontiguousarray(b)), (a.shape, a.dtype)
 
 
 def add_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`add_forward`: ``(grad_a, grad_b) = (grad_output, grad_output)``, as copies."""
-    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
+    tier_name = choose_tier(grad_output, backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
         return cuda_tier("add").add_backward(grad_output, cache)
     shape, dtype = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
@@ -115,5 +119,5 @@ def add_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match a, got dtype {grad_output.dtype}")
-    backward = pick_tier(_BACKWARD, backend, _OP)
+    backward = _BACKWARD[tier_name]
     return backward(np.ascontiguousarray(grad_output))

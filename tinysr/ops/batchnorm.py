@@ -42,8 +42,9 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype, check_shape, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_same_dtype, check_shape
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
 
@@ -266,7 +267,7 @@ def batch_norm2d_forward(
     momentum: float = 0.1,
     eps: float = 1e-5,
     *,
-    backend: str = "numba",
+    backend: str | None = None,
 ) -> tuple[np.ndarray, tuple]:
     """Batch normalisation of an ``(N, C, H, W)`` batch, as ``torch.nn.functional.batch_norm``.
 
@@ -285,7 +286,8 @@ def batch_norm2d_forward(
         ``(out, cache)``: ``out`` of shape ``(N, C, H, W)``;
         ``cache = (x, weight, mean, inv_std, training)`` with float64 ``(C,)`` statistics.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
+    tier_name = choose_tier(x, backend, "batch_norm2d")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
         return cuda_tier("batchnorm").batch_norm2d_forward(x, weight, bias, running_mean, running_var, training,
                                                            momentum, eps)
     layer = "batch_norm2d"
@@ -313,7 +315,7 @@ def batch_norm2d_forward(
                 raise ValueError(f"{layer}: {name} is updated in place in training mode, got a read-only array")
 
     x = np.ascontiguousarray(x)
-    out, mean, var, inv_std = pick_tier(_FORWARD, backend, "batch_norm2d")(
+    out, mean, var, inv_std = _FORWARD[tier_name](
         x, weight, bias, running_mean, running_var, training, eps
     )
     if training:
@@ -324,13 +326,14 @@ def batch_norm2d_forward(
 
 
 def batch_norm2d_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradient of :func:`batch_norm2d_forward`: ``(grad_input, grad_weight, grad_bias)``.
 
     Shapes ``(N, C, H, W)``, ``(C,)``, ``(C,)``; the training or eval rule is the one of the forward pass.
     """
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
+    tier_name = choose_tier(cache[0], backend, "batch_norm2d")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
         return cuda_tier("batchnorm").batch_norm2d_backward(grad_output, cache)
     x, weight, mean, inv_std, training = cache
     check_float_array(grad_output, name="grad_output", layer="batch_norm2d")
@@ -341,4 +344,4 @@ def batch_norm2d_backward(
     if grad_output.shape != x.shape:
         raise ValueError(f"batch_norm2d: expected grad_output of shape {x.shape}, got {grad_output.shape}")
     grad_output = np.ascontiguousarray(grad_output)
-    return pick_tier(_BACKWARD, backend, "batch_norm2d")(grad_output, x, weight, mean, inv_std, training)
+    return _BACKWARD[tier_name](grad_output, x, weight, mean, inv_std, training)

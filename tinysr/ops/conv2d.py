@@ -67,8 +67,9 @@ import numpy as np
 from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, check_shape, pair
-from tinysr.device import cuda_tier, is_device_array
+from tinysr.device import cuda_tier
 from tinysr.ops._blas import gemm, single_threaded_blas
+from tinysr.tiers import choose_tier
 
 __all__ = [
     "conv2d_backward",
@@ -848,13 +849,6 @@ _FORWARD = {"reference": conv2d_forward_reference, "numba": conv2d_forward_numba
 _BACKWARD = {"reference": conv2d_backward_reference, "numba": conv2d_backward_numba}
 
 
-def _pick(table: dict, backend: str):
-    if backend not in table:
-        choices = ", ".join(repr(name) for name in table)
-        raise ValueError(f"{_LAYER}: unknown backend {backend!r}, expected one of {choices}")
-    return table[backend]
-
-
 def conv2d_forward(
     x: np.ndarray,
     weight: np.ndarray,
@@ -862,17 +856,19 @@ def conv2d_forward(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     *,
-    backend: str = "numba",
+    backend: str | None = None,
 ) -> tuple[np.ndarray, tuple]:
     """Convolve x (N, C_in, H, W) with weight (C_out, C_in, kH, kW), add bias (C_out,); return (out, cache).
 
     ``out[n,o,i,j] = bias[o] + sum_{c,u,v} weight[o,c,u,v] * xpad[n,c,i*sh+u,j*sw+v]``, shape
     (N, C_out, floor((H + 2 ph - kH) / sh) + 1, floor((W + 2 pw - kW) / sw) + 1), like
     ``torch.nn.functional.conv2d``. ``stride`` >= 1 and ``padding`` >= 0 are ints or pairs.
-    ``backend`` is "numba" (fast) or "reference" (NumPy). ``cache = (x, weight, has_bias, stride,
+    ``backend`` is the tier: "reference" (NumPy), "numba" (fast) or "cuda" (GPU arrays); by default
+    ``tinysr.tier``'s, else the fastest for the arrays' device. ``cache = (x, weight, has_bias, stride,
     padding)`` (contiguous arrays, normalised pairs) is what ``conv2d_backward`` needs.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
+    tier_name = choose_tier(x, backend, _LAYER)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
         return cuda_tier("conv2d").conv2d_forward(x, weight, bias, stride, padding)
     x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
     weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
@@ -900,7 +896,7 @@ def conv2d_forward(
             f"{_LAYER}: expected a kernel no larger than the padded input {padded} "
             f"(x {x.shape}, padding {padding}), got kernel ({k_h}, {k_w})"
         )
-    forward = _pick(_FORWARD, backend)
+    forward = _FORWARD[tier_name]
     x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
     bias = None if bias is None else np.ascontiguousarray(bias)
     out = forward(x, weight, bias, stride, padding)
@@ -908,14 +904,15 @@ def conv2d_forward(
 
 
 def conv2d_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return (grad_input, grad_weight, grad_bias) for grad_output (N, C_out, H_out, W_out).
 
     Shapes: grad_input like x (N, C_in, H, W), grad_weight like weight (C_out, C_in, kH, kW),
     grad_bias (C_out,) or None when the forward pass had no bias. Equations in the module docstring.
     """
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
+    tier_name = choose_tier(cache[0], backend, _LAYER)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
         return cuda_tier("conv2d").conv2d_backward(grad_output, cache)
     x, weight, _, (sh, sw), (ph, pw) = cache
     grad_output = check_float_array(grad_output, name="grad_output", layer=_LAYER, ndim=4)
@@ -927,5 +924,5 @@ def conv2d_backward(
         _output_size(x.shape[3], weight.shape[3], sw, pw),
     )
     check_shape(grad_output, expected, name="grad_output", layer=_LAYER)
-    backward = _pick(_BACKWARD, backend)
+    backward = _BACKWARD[tier_name]
     return backward(np.ascontiguousarray(grad_output), cache)

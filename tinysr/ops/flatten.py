@@ -23,8 +23,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = ["flatten_backward", "flatten_forward"]
 
@@ -80,28 +81,31 @@ _BACKWARD = {"reference": flatten_backward_reference, "numba": flatten_backward_
 # --------------------------------------------------------------------------- public API
 
 
-def flatten_forward(x: np.ndarray, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def flatten_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Flatten every dimension after the first: ``(N, *) -> (N, prod(*))`` in C order.
 
     Args:
         x: ``(N, *)``, float32 or float64, at least 2 dimensions (e.g. ``(N, C, H, W)``).
-        backend: ``"numba"`` (default) or ``"reference"``.
+        backend: the tier, ``"reference"``, ``"numba"`` or ``"cuda"`` (default: ``tinysr.tier``'s, else the
+            fastest for the arrays' device; ``tinysr/tiers.py``).
     Returns:
         ``(out, cache)``: ``out`` of shape ``(N, prod(*))``, a new array in the dtype of ``x``;
         ``cache = (x.shape, x.dtype)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
+    tier_name = choose_tier(x, backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
         return cuda_tier("flatten").flatten_forward(x)
     check_float_array(x, name="x", layer=_OP)
     if x.ndim < 2:
         raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
-    forward = pick_tier(_FORWARD, backend, _OP)
+    forward = _FORWARD[tier_name]
     return forward(np.ascontiguousarray(x)), (x.shape, x.dtype)
 
 
-def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`flatten_forward`: ``grad_output`` ``(N, prod(*))`` reshaped to ``x.shape``."""
-    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
+    tier_name = choose_tier(grad_output, backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
         return cuda_tier("flatten").flatten_backward(grad_output, cache)
     in_shape, dtype = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
@@ -110,5 +114,5 @@ def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "n
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
-    backward = pick_tier(_BACKWARD, backend, _OP)
+    backward = _BACKWARD[tier_name]
     return backward(np.ascontiguousarray(grad_output), in_shape)

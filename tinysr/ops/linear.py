@@ -26,8 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_same_dtype, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_same_dtype
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = ["linear_backward", "linear_forward"]
 
@@ -112,7 +113,7 @@ _BACKWARD = {"reference": linear_backward_reference, "numba": linear_backward_nu
 
 
 def linear_forward(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *, backend: str = "numba"
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, *, backend: str | None = None
 ) -> tuple[np.ndarray, tuple]:
     """``out = x @ weight.T + bias``, as ``torch.nn.functional.linear``.
 
@@ -120,12 +121,14 @@ def linear_forward(
         x: ``(N, in_features)``, float32 or float64.
         weight: ``(out_features, in_features)``, the dtype of ``x``.
         bias: ``(out_features,)`` or ``None``.
-        backend: ``"numba"`` (default) or ``"reference"``.
+        backend: the tier, ``"reference"``, ``"numba"`` or ``"cuda"`` (default: ``tinysr.tier``'s, else the
+            fastest for the arrays' device; ``tinysr/tiers.py``).
     Returns:
         ``(out, cache)``: ``out`` of shape ``(N, out_features)`` in the dtype of ``x``;
         ``cache = (x, weight, has_bias)`` for :func:`linear_backward`.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
+    tier_name = choose_tier(x, backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
         return cuda_tier("linear").linear_forward(x, weight, bias)
     check_float_array(x, name="x", layer=_OP, ndim=2)
     check_float_array(weight, name="weight", layer=_OP, ndim=2)
@@ -142,7 +145,7 @@ def linear_forward(
             f"{_OP}: expected bias of shape ({weight.shape[0]},) to match weight {weight.shape}, "
             f"got bias {bias.shape}"
         )
-    forward = pick_tier(_FORWARD, backend, _OP)
+    forward = _FORWARD[tier_name]
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
     if bias is not None:
@@ -152,7 +155,7 @@ def linear_forward(
 
 
 def linear_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str = "numba"
+    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of :func:`linear_forward`.
 
@@ -164,7 +167,8 @@ def linear_backward(
         ``G.T @ x`` ``(out_features, in_features)``, and ``G.sum(axis=0)`` ``(out_features,)``,
         or ``None`` when the forward pass had no bias.
     """
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
+    tier_name = choose_tier(cache[0], backend, _OP)
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
         return cuda_tier("linear").linear_backward(grad_output, cache)
     x, weight, has_bias = cache
     check_float_array(grad_output, name="grad_output", layer=_OP)
@@ -173,5 +177,5 @@ def linear_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != x.dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}")
-    backward = pick_tier(_BACKWARD, backend, _OP)
+    backward = _BACKWARD[tier_name]
     return backward(np.ascontiguousarray(grad_output), x, weight, has_bias)

@@ -39,8 +39,9 @@ import numbers
 import numpy as np
 from numba import njit
 
-from tinysr._validation import check_float_array, check_same_dtype, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_same_dtype
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = [
     "bce_loss_backward",
@@ -152,7 +153,7 @@ _MSE_BACKWARD = {"reference": mse_loss_backward_reference, "numba": mse_loss_bac
 
 
 def mse_loss_forward(
-    prediction: np.ndarray, target: np.ndarray, *, backend: str = "numba"
+    prediction: np.ndarray, target: np.ndarray, *, backend: str | None = None
 ) -> tuple[float, tuple]:
     """Mean squared error, ``torch.nn.MSELoss()``.
 
@@ -165,20 +166,22 @@ def mse_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
-    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(prediction, backend, "mse_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").mse_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "mse_loss")
-    loss = pick_tier(_MSE_FORWARD, backend, "mse_loss")(prediction, target)
+    loss = _MSE_FORWARD[tier_name](prediction, target)
     return loss, (prediction, target)
 
 
-def mse_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def mse_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`mse_loss_forward`: ``grad_output * 2 (p - y) / n``, shaped like ``p``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(cache[0], backend, "mse_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").mse_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "mse_loss")
-    return pick_tier(_MSE_BACKWARD, backend, "mse_loss")(grad_output, prediction, target)
+    return _MSE_BACKWARD[tier_name](grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- L1
@@ -233,7 +236,7 @@ _L1_BACKWARD = {"reference": l1_loss_backward_reference, "numba": l1_loss_backwa
 
 
 def l1_loss_forward(
-    prediction: np.ndarray, target: np.ndarray, *, backend: str = "numba"
+    prediction: np.ndarray, target: np.ndarray, *, backend: str | None = None
 ) -> tuple[float, tuple]:
     """Mean absolute error, ``torch.nn.L1Loss()``.
 
@@ -246,20 +249,22 @@ def l1_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
-    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(prediction, backend, "l1_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").l1_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "l1_loss")
-    loss = pick_tier(_L1_FORWARD, backend, "l1_loss")(prediction, target)
+    loss = _L1_FORWARD[tier_name](prediction, target)
     return loss, (prediction, target)
 
 
-def l1_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def l1_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`l1_loss_forward`: ``grad_output * sign(p - y) / n``, shaped like ``p``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(cache[0], backend, "l1_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").l1_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "l1_loss")
-    return pick_tier(_L1_BACKWARD, backend, "l1_loss")(grad_output, prediction, target)
+    return _L1_BACKWARD[tier_name](grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- BCE on probabilities
@@ -324,7 +329,7 @@ _BCE_BACKWARD = {"reference": bce_loss_backward_reference, "numba": bce_loss_bac
 
 
 def bce_loss_forward(
-    prediction: np.ndarray, target: np.ndarray, *, backend: str = "numba"
+    prediction: np.ndarray, target: np.ndarray, *, backend: str | None = None
 ) -> tuple[float, tuple]:
     """Binary cross-entropy on probabilities, ``torch.nn.BCELoss()``.
 
@@ -347,7 +352,8 @@ def bce_loss_forward(
     Raises:
         ValueError: an element of ``prediction`` or ``target`` outside [0, 1] (or NaN).
     """
-    if is_device_array(prediction):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(prediction, backend, "bce_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").bce_loss_forward(prediction, target)
     prediction, target = _check_pair(prediction, target, "bce_loss")
     _check_in_unit_interval(
@@ -355,17 +361,18 @@ def bce_loss_forward(
         " (probabilities; for raw scores use bce_with_logits_loss)",
     )
     _check_in_unit_interval(target, "target", "bce_loss")
-    loss = pick_tier(_BCE_FORWARD, backend, "bce_loss")(prediction, target)
+    loss = _BCE_FORWARD[tier_name](prediction, target)
     return loss, (prediction, target)
 
 
-def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`bce_loss_forward`: ``grad_output (p - y) / max(p (1 - p), 1e-12) / n``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(cache[0], backend, "bce_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").bce_loss_backward(grad_output, cache)
     prediction, target = cache
     grad_output = _check_grad_output(grad_output, "bce_loss")
-    return pick_tier(_BCE_BACKWARD, backend, "bce_loss")(grad_output, prediction, target)
+    return _BCE_BACKWARD[tier_name](grad_output, prediction, target)
 
 
 # --------------------------------------------------------------------------- BCE on logits
@@ -440,7 +447,7 @@ _BCE_LOGITS_BACKWARD = {
 
 
 def bce_with_logits_loss_forward(
-    logits: np.ndarray, target: np.ndarray, *, backend: str = "numba"
+    logits: np.ndarray, target: np.ndarray, *, backend: str | None = None
 ) -> tuple[float, tuple]:
     """Sigmoid followed by binary cross-entropy, in one stable step: ``torch.nn.BCEWithLogitsLoss()``.
 
@@ -463,17 +470,19 @@ def bce_with_logits_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (logits, target)``.
     """
-    if is_device_array(logits):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(logits, backend, "bce_with_logits_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").bce_with_logits_loss_forward(logits, target)
     logits, target = _check_pair(logits, target, "bce_with_logits_loss", prediction_name="logits")
-    loss = pick_tier(_BCE_LOGITS_FORWARD, backend, "bce_with_logits_loss")(logits, target)
+    loss = _BCE_LOGITS_FORWARD[tier_name](logits, target)
     return loss, (logits, target)
 
 
-def bce_with_logits_loss_backward(grad_output: float, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def bce_with_logits_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`bce_with_logits_loss_forward`: ``grad_output (sigmoid(z) - y) / n``."""
-    if is_device_array(cache[0]):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
+    tier_name = choose_tier(cache[0], backend, "bce_with_logits_loss")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
         return cuda_tier("losses").bce_with_logits_loss_backward(grad_output, cache)
     logits, target = cache
     grad_output = _check_grad_output(grad_output, "bce_with_logits_loss")
-    return pick_tier(_BCE_LOGITS_BACKWARD, backend, "bce_with_logits_loss")(grad_output, logits, target)
+    return _BCE_LOGITS_BACKWARD[tier_name](grad_output, logits, target)

@@ -25,8 +25,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinysr._validation import check_float_array, check_grad_output, check_positive_int, pick_tier
-from tinysr.device import cuda_tier, is_device_array
+from tinysr._validation import check_float_array, check_grad_output, check_positive_int
+from tinysr.device import cuda_tier
+from tinysr.tiers import choose_tier
 
 __all__ = [
     "pixel_shuffle_backward",
@@ -166,7 +167,9 @@ def _as_4d(a: np.ndarray) -> np.ndarray:
 
 
 
-def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = "numba") -> tuple[np.ndarray, tuple]:
+def pixel_shuffle_forward(
+    x: np.ndarray, upscale_factor: int, *, backend: str | None = None
+) -> tuple[np.ndarray, tuple]:
     """Rearrange ``(*, C * r * r, H, W)`` into ``(*, C, H * r, W * r)``, as ``torch.nn.functional.pixel_shuffle``.
 
     Forward:  ``out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]``.
@@ -178,7 +181,8 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C, H * r, W * r)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+    tier_name = choose_tier(x, backend, "pixel_shuffle")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
         return cuda_tier("pixel_shuffle").pixel_shuffle_forward(x, upscale_factor)
     op = "pixel_shuffle"
     x, r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
@@ -188,23 +192,24 @@ def pixel_shuffle_forward(x: np.ndarray, upscale_factor: int, *, backend: str = 
             f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
             f"got x of shape {x.shape} with {channels} channels"
         )
-    out = pick_tier(_SHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = _SHUFFLE_FORWARD[tier_name](_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
 
-def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`pixel_shuffle_forward`: ``pixel_unshuffle(grad_output, r)``, shaped like ``x``."""
-    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+    tier_name = choose_tier(grad_output, backend, "pixel_shuffle")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
         return cuda_tier("pixel_shuffle").pixel_shuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
-    grad_input = pick_tier(_SHUFFLE_BACKWARD, backend, "pixel_shuffle")(_as_4d(grad_output), r)
+    grad_input = _SHUFFLE_BACKWARD[tier_name](_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)
 
 
 def pixel_unshuffle_forward(
-    x: np.ndarray, downscale_factor: int, *, backend: str = "numba"
+    x: np.ndarray, downscale_factor: int, *, backend: str | None = None
 ) -> tuple[np.ndarray, tuple]:
     """Rearrange ``(*, C, H * r, W * r)`` into ``(*, C * r * r, H, W)``, the inverse of pixel shuffle.
 
@@ -217,7 +222,8 @@ def pixel_unshuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C * r * r, H, W)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    if is_device_array(x):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+    tier_name = choose_tier(x, backend, "pixel_unshuffle")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
         return cuda_tier("pixel_shuffle").pixel_unshuffle_forward(x, downscale_factor)
     op = "pixel_unshuffle"
     x, r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
@@ -227,16 +233,17 @@ def pixel_unshuffle_forward(
             f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
             f"got x of shape {x.shape}"
         )
-    out = pick_tier(_UNSHUFFLE_FORWARD, backend, op)(_as_4d(x), r)
+    out = _UNSHUFFLE_FORWARD[tier_name](_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
 
-def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str = "numba") -> np.ndarray:
+def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`pixel_unshuffle_forward`: ``pixel_shuffle(grad_output, r)``, shaped like ``x``."""
-    if is_device_array(grad_output):  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
+    tier_name = choose_tier(grad_output, backend, "pixel_unshuffle")
+    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
         return cuda_tier("pixel_shuffle").pixel_unshuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
-    grad_input = pick_tier(_UNSHUFFLE_BACKWARD, backend, "pixel_unshuffle")(_as_4d(grad_output), r)
+    grad_input = _UNSHUFFLE_BACKWARD[tier_name](_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)

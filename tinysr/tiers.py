@@ -1,0 +1,77 @@
+"""Which tier runs an op: the NumPy reference, the Numba CPU kernels, or the numba.cuda kernels.
+
+Every op has three implementations with one signature (README, "How an op is built"):
+
+* ``"reference"``: plain NumPy, the maths as written in the op's docstring: slow, obviously right;
+* ``"numba"``: the compiled CPU kernels, the default for NumPy arrays;
+* ``"cuda"``: the numba.cuda kernels, the only tier for arrays on the GPU.
+
+By default an op runs the fastest tier for the device its arrays are on. A learner can choose
+another for everything inside a ``with`` block, layers, losses and optimizers included::
+
+    import tinysr
+
+    with tinysr.tier("reference"):            # the whole network on the NumPy reference
+        out = model.forward(x)
+        model.backward(grad_out)
+
+The ``backend=`` argument of an op, a loss or an optimizer chooses for that call or object alone
+and wins over the block. A CPU tier for GPU arrays, or ``"cuda"`` for NumPy arrays, is an error
+that says so: nothing is silently run elsewhere than asked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tinysr.device import is_device_array
+
+__all__ = ["TIERS", "choose_tier", "current_tier", "tier"]
+
+#: the tiers every op has, slowest first
+TIERS = ("reference", "numba", "cuda")
+CPU_TIERS = ("reference", "numba")
+
+#: the tier chosen by the innermost ``with tinysr.tier(...)`` block (None: the fastest)
+_chosen: contextvars.ContextVar[str | None] = contextvars.ContextVar("tinysr_tier", default=None)
+
+
+@contextmanager
+def tier(name: str) -> Iterator[str]:
+    """Run every op inside the block on tier ``name``: "reference", "numba" or "cuda" (GPU arrays)."""
+    if name not in TIERS:
+        raise ValueError(f"tinysr.tier: unknown tier {name!r}, expected one of {', '.join(map(repr, TIERS))}")
+    token = _chosen.set(name)
+    try:
+        yield name
+    finally:
+        _chosen.reset(token)
+
+
+def current_tier() -> str | None:
+    """The tier chosen by the innermost ``with tinysr.tier(...)`` block, or None outside any."""
+    return _chosen.get()
+
+
+def choose_tier(array, backend: str | None, op: str) -> str:
+    """The tier that runs ``op`` on ``array`` (its first input): the one rule every op, loss and optimizer uses.
+
+    ``backend`` (an argument of the call) wins, then the innermost ``tinysr.tier`` block, then the
+    fastest tier for the array's device: "cuda" for a GPU array, "numba" for a NumPy array.
+    Raises ``ValueError`` for an unknown name or a tier of the other device.
+    """
+    wanted = backend if backend is not None else _chosen.get()
+    on_gpu = is_device_array(array)
+    if wanted is None:
+        return "cuda" if on_gpu else "numba"
+    how = "backend" if backend is not None else "tinysr.tier"
+    if on_gpu and wanted != "cuda":
+        raise ValueError(f"{op}: {how} {wanted!r} runs on the CPU, but the arrays are on the GPU, where the tier "
+                         f"is 'cuda'; move them with tinysr.to_device(x, 'cpu') to run {wanted!r}")
+    if not on_gpu and wanted not in CPU_TIERS:
+        hint = " ('cuda' runs on GPU arrays: tinysr.to_device(x, 'cuda'))" if wanted == "cuda" else ""
+        raise ValueError(f"{op}: unknown {how} {wanted!r}, expected one of 'reference', 'numba' for NumPy "
+                         f"arrays{hint}")
+    return wanted
