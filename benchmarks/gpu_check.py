@@ -96,6 +96,16 @@ class Check:
         print(f"[{name}] {'timed out' if status is None else f'exit {status}'} after {seconds:.0f} s", flush=True)
         return status, output, seconds, memory
 
+    def run_on_both_devices(self, name: str, command, timeout: float):
+        """``command(device)`` with --device cpu, then cuda: ({device: (status, output)}, seconds, GPU run's memory)."""
+        results, total, gpu_memory = {}, 0.0, None
+        for device in ("cpu", "cuda"):
+            status, output, seconds, memory = self.run(f"{name}_{device}", command(device), timeout=timeout)
+            results[device] = (status, output)
+            total += seconds
+            gpu_memory = memory if device == "cuda" else gpu_memory
+        return results, total, gpu_memory
+
     def record(self, step: str, ok: bool | None, seconds: float, memory, figures: str) -> None:
         verdict = "skipped" if ok is None else ("passed" if ok else "FAILED")
         peak = memory.describe() if memory is not None else ""
@@ -221,16 +231,15 @@ class Check:
             if extra is None:
                 self.record(f"upscale ({label} weights)", False, 0, None, "no weights: the train step failed")
                 continue
-            outputs, total, worst = {}, 0.0, None
-            for device in ("cpu", "cuda"):
-                outputs[device] = self.out / f"chelsea_x{self.scale}_{label}_{device}.png"
-                status, output, seconds, memory = self.run(
-                    f"upscale_{label}_{device}",
-                    self.tinysr("upscale", str(image), "-o", str(outputs[device]), "--scale", str(self.scale),
-                                "--model", self.model, "--no-progress", "--device", device, *extra), timeout=180)
-                total += seconds
-                if status != 0:
-                    worst = f"--device {device} failed: {_tail(output)}"
+            outputs = {device: self.out / f"chelsea_x{self.scale}_{label}_{device}.png" for device in ("cpu", "cuda")}
+            runs, total, memory = self.run_on_both_devices(
+                f"upscale_{label}",
+                lambda device, extra=extra, outputs=outputs: self.tinysr(
+                    "upscale", str(image), "-o", str(outputs[device]), "--scale", str(self.scale), "--model",
+                    self.model, "--no-progress", "--device", device, *extra),
+                timeout=180)
+            worst = next((f"--device {device} failed: {_tail(output)}"
+                          for device, (status, output) in runs.items() if status != 0), None)
             if worst is None:
                 helper = [sys.executable, str(Path(__file__)), "--compare", self.model, str(self.scale), str(image),
                           str(outputs["cpu"]), str(outputs["cuda"]), extra[1] if extra else "-"]
@@ -240,7 +249,7 @@ class Check:
                     comparison = json.loads(output.strip().splitlines()[-1])
                     ok = comparison["network_max_abs_diff"] <= FLOAT32_TOLERANCE and comparison["max_level_diff"] <= 1
                     self.record(f"upscale ({label} weights)", ok, total, memory,
-                                f"network output on GPU vs CPU: max |diff| {comparison['network_max_abs_diff']:.1e} "
+                                f"network output on GPU vs CPU: max abs diff {comparison['network_max_abs_diff']:.1e} "
                                 f"(limit {FLOAT32_TOLERANCE:.0e}); PNGs: {comparison['differing_pixels']} of "
                                 f"{comparison['pixels']} pixel values differ, by at most "
                                 f"{comparison['max_level_diff']} level")
@@ -258,13 +267,11 @@ class Check:
             folder.mkdir(exist_ok=True)
             _write_crop(SAMPLES / "coffee.png", folder / "coffee.png", 16)
             models = ["bicubic", "srresnet", "--weights", str(weights)]
-        tables, total, memory = {}, 0.0, None
-        for device in ("cpu", "cuda"):
-            status, output, seconds, step_memory = self.run(
-                f"eval_{device}", self.tinysr("eval", "--data", str(folder), "--scale", str(self.scale),
-                                              "--device", device, "--model", *models), timeout=180)
-            total += seconds
-            memory = step_memory if device == "cuda" else memory
+        runs, total, memory = self.run_on_both_devices(
+            "eval", lambda device: self.tinysr("eval", "--data", str(folder), "--scale", str(self.scale),
+                                               "--device", device, "--model", *models), timeout=180)
+        tables = {}
+        for device, (status, output) in runs.items():
             lines = [line for line in output.splitlines() if re.match(r"^(mean|\w+)\s+\d+\.\d+ / ", line)]
             tables[device] = lines if status == 0 else None
         ok = tables["cpu"] is not None and tables["cpu"] == tables["cuda"]

@@ -93,10 +93,3 @@ def check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np
         raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
     return np.ascontiguousarray(grad_output)
 
-
-def pick_tier(tiers: dict, backend, op: str):
-    """Return ``tiers[backend]`` (a tier of an op: "reference" or "numba"), or say which backends exist."""
-    if not isinstance(backend, str) or backend not in tiers:
-        choices = ", ".join(repr(name) for name in tiers)
-        raise ValueError(f"{op}: unknown backend {backend!r}, expected one of {choices}")
-    return tiers[backend]

@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinysr.ops import losses as ops
-from tinysr.tiers import TIERS
+from tinysr.tiers import check_backend
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "L1Loss", "MSELoss"]
-
 
 
 class _Loss:
@@ -32,11 +31,8 @@ class _Loss:
     _backward_op = None
 
     def __init__(self, *, backend: str | None = None):
-        """``backend``: the tier of both ops (default: ``tinysr.tier``'s, else the fastest for the arrays)."""
-        if backend is not None and backend not in TIERS:
-            choices = ", ".join(repr(name) for name in TIERS)
-            raise ValueError(f"{type(self).__name__}: unknown backend {backend!r}, expected one of {choices}")
-        self.backend = backend
+        """``backend``: "reference" or "numba" for both ops (default: ``tinysr.tier``'s, else the fastest)."""
+        self.backend = check_backend(backend, type(self).__name__)
         self._cache = None
 
     def forward(self, prediction: np.ndarray, target: np.ndarray) -> float:

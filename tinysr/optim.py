@@ -39,7 +39,7 @@ from numba import njit
 
 from tinysr.device import cuda_tier, device_of, is_device_array, to_device, zeros_like
 from tinysr.nn.module import Parameter
-from tinysr.tiers import choose_tier
+from tinysr.tiers import check_backend, choose_tier
 
 __all__ = [
     "SGD",
@@ -224,7 +224,6 @@ class Optimizer:
     """
 
     _hyperparameter_names: tuple[str, ...] = ()
-    _backends = ("reference", "numba")
 
     def __init__(self, params: Iterable[Parameter], *, backend: str | None = None):
         name = type(self).__name__
@@ -241,11 +240,8 @@ class Optimizer:
                 raise TypeError(f"{name}: expected Parameter objects, got {type(p).__name__} at position {i}")
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{name}: a parameter appears more than once; it would be updated twice a step")
-        if backend is not None and backend not in self._backends:
-            choices = ", ".join(repr(b) for b in self._backends)
-            raise ValueError(f"{name}: unknown backend {backend!r}, expected one of {choices}")
         self.params = params
-        self.backend = backend
+        self.backend = check_backend(backend, name)
         self.state: dict[int, dict] = {}
 
     # -- the protocol ----------------------------------------------------------------------

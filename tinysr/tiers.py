@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 from tinysr.device import is_device_array
 
-__all__ = ["TIERS", "choose_tier", "current_tier", "tier"]
+__all__ = ["TIERS", "check_backend", "choose_tier", "current_tier", "tier"]
 
 #: the tiers every op has, slowest first
 TIERS = ("reference", "numba", "cuda")
@@ -75,3 +75,15 @@ def choose_tier(array, backend: str | None, op: str) -> str:
         raise ValueError(f"{op}: unknown {how} {wanted!r}, expected one of 'reference', 'numba' for NumPy "
                          f"arrays{hint}")
     return wanted
+
+
+def check_backend(backend: str | None, owner: str) -> str | None:
+    """The ``backend=`` of a loss or an optimizer: None (follow ``choose_tier``) or a CPU tier, else ``ValueError``.
+
+    An object keeps its choice for every call, whatever arrays come; on GPU arrays the tier is
+    always "cuda" (the default), so only the CPU tiers are worth naming here.
+    """
+    if backend is not None and backend not in CPU_TIERS:
+        choices = ", ".join(repr(name) for name in CPU_TIERS)
+        raise ValueError(f"{owner}: unknown backend {backend!r}, expected one of {choices}")
+    return backend
