@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,9 +10,9 @@ from numba import njit
 from strategies import random_array, seeds
 
 from tinysr.gradcheck import gradcheck
-from tinysr.ops import conv2d as conv2d_module
-from tinysr.ops._blas import gemm
 from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
+from tinysr.ops.cpu.blas import gemm
+from tinysr.ops.cpu.conv2d import force
 
 BACKENDS = ["reference", "numba"]
 
@@ -55,17 +53,6 @@ def _forward_backward(x, weight, bias, grad_output, stride, padding, backend):
     return (out, *conv2d_backward(grad_output, cache, backend=backend))
 
 
-@contextlib.contextmanager
-def _numba_layout(layout):
-    """Force one of the two Numba layouts, whatever the number of input channels."""
-    saved = conv2d_module._WINDOW_MIN_CHANNELS
-    conv2d_module._WINDOW_MIN_CHANNELS = 10**9 if layout == "im2col" else 1
-    try:
-        yield
-    finally:
-        conv2d_module._WINDOW_MIN_CHANNELS = saved
-
-
 # -- the four properties of the op contract --------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
 @given(config=conv_configs(max_in_channels=4, max_size=6))
@@ -81,13 +68,13 @@ def test_gradient_matches_finite_differences(backend, config):
     assert report.max_error <= 1e-6
 
 
-@pytest.mark.parametrize("layout", ["im2col", "window"])
+@pytest.mark.parametrize("layout", ["im2col", "windows"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-5)])
 @given(config=conv_configs())
 def test_numba_tier_matches_reference(layout, dtype, rtol, config):
     _, stride, padding, _, _ = config
     arrays = _arrays(config, dtype)
-    with _numba_layout(layout):
+    with force(layout=layout):
         fast = _forward_backward(*arrays, stride, padding, "numba")
     slow = _forward_backward(*arrays, stride, padding, "reference")
     for name, f, s in zip(["out", "grad_input", "grad_weight", "grad_bias"], fast, slow):
@@ -252,7 +239,7 @@ def _call_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 @pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("m, n, k", [(5, 7, 3), (40, 700, 50), (48, 32, 1086)])
 def test_gemm_matches_numpy(dtype, trans_a, trans_b, m, n, k):
-    # The larger sizes exceed _blas._SMALL_MNK, so gemm cuts them into blocks of columns.
+    # The larger sizes exceed blas._SMALL_MNK, so gemm cuts them into blocks of columns.
     rng = np.random.default_rng(m + n + k)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)

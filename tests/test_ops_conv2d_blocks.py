@@ -3,7 +3,7 @@
 ``conv2d_forward_numba`` cuts each image's output into blocks (bands of rows for im2col, stretches
 of flat "wide" columns for shifted windows and Winograd rows) and shares them out in one of two
 schedules: whole images per thread, or every (image, block) pair shared by all threads after a
-parallel padding pass (``_share_images``). With the default block sizes the small images of the
+parallel padding pass (``Plan.share_images``). With the default block sizes the small images of the
 other tests fit in one block, and with one thread the "images" schedule is always chosen; so
 these tests force each layout, each schedule and tiny blocks, so that block edges fall in the
 middle of rows, in the junk columns of the wide layout and on the last, shorter block. Direct rows
@@ -12,41 +12,26 @@ middle of rows, in the junk columns of the wide layout and on the last, shorter 
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import random_array, seeds
 
-from tinysr.ops import conv2d as conv2d_module
 from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
+from tinysr.ops.cpu import conv2d_winograd
+from tinysr.ops.cpu.conv2d import choose_plan, force
+from tinysr.ops.cpu.conv2d_planes import equal_parts
 
 
-@contextlib.contextmanager
 def _forced(layout: str, share_images: bool, block_columns: int | None = None, im2col_entries: int | None = None):
-    """Force the Numba layout, the forward schedule and (optionally) the block sizes, then restore them.
+    """Force the Numba layout, the forward schedule and (optionally) the block size.
 
     "winograd" (stride 1, 5 kernel rows) and "direct" (stride 1) are taken only where they apply;
     elsewhere the shifted windows.
     """
-    names = ["_WINDOW_MIN_CHANNELS", "_WINOGRAD_MIN_OUT_CHANNELS", "_DIRECT_MAX_OUT_CHANNELS", "_share_images",
-             "_WINDOW_BLOCK_COLUMNS", "_WINOGRAD_BLOCK_COLUMNS", "_IM2COL_BLOCK_ENTRIES"]
-    saved = {name: getattr(conv2d_module, name) for name in names}
-    conv2d_module._WINDOW_MIN_CHANNELS = 10**9 if layout == "im2col" else 1
-    conv2d_module._WINOGRAD_MIN_OUT_CHANNELS = 1 if layout == "winograd" else 10**9
-    conv2d_module._DIRECT_MAX_OUT_CHANNELS = 10**9 if layout == "direct" else 0
-    conv2d_module._share_images = lambda n_images: share_images
-    if block_columns is not None:
-        conv2d_module._WINDOW_BLOCK_COLUMNS = conv2d_module._WINOGRAD_BLOCK_COLUMNS = block_columns
-    if im2col_entries is not None:
-        conv2d_module._IM2COL_BLOCK_ENTRIES = im2col_entries
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(conv2d_module, name, value)
+    return force(layout=layout, share_images=share_images,
+                 block=im2col_entries if layout == "im2col" else block_columns)
 
 
 def _problem(x_shape, w_shape, has_bias, seed, dtype):
@@ -91,7 +76,7 @@ def _check_blocked(layout, share_images, dtype, config):
     _assert_close(fast, slow, dtype)
 
 
-@pytest.mark.parametrize("layout", ["im2col", "window", "direct"])
+@pytest.mark.parametrize("layout", ["im2col", "windows", "direct"])
 @pytest.mark.parametrize("share_images", [False, True], ids=["images-per-thread", "shared-images"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(config=blocked_configs())
@@ -111,15 +96,15 @@ def test_winograd_rows_match_reference(share_images, dtype, config):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout, x_shape, w_shape, stride, padding", [
     ("winograd", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),    # SRCNN's middle layer, as upscale runs it
-    ("window", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # the same by shifted windows: 2 blocks of 831
+    ("windows", (1, 64, 37, 41), (32, 64, 5, 5), 1, 2),      # the same by shifted windows: 2 blocks of 831
     ("winograd", (2, 16, 31, 20), (16, 16, 5, 3), 1, (2, 1)),  # odd H_out, 5x3 kernel
-    ("window", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
+    ("windows", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # one output channel, odd sizes, 3 images
     ("direct", (3, 32, 29, 47), (1, 32, 5, 5), 1, 2),       # the same by direct rows (SRCNN's last layer)
     ("direct", (2, 16, 24, 19), (3, 16, 9, 9), 1, 4),       # SRResNet's last layer, 3 output channels
     ("direct", (1, 2, 15, 17), (4, 2, 3, 5), 1, (0, 3)),    # few input channels, uneven padding
     ("im2col", (1, 1, 45, 29), (64, 1, 9, 9), 1, 4),        # SRCNN's first layer: bands of 12 rows
     ("im2col", (2, 3, 31, 23), (16, 3, 5, 3), (2, 1), (1, 0)),  # im2col with a row stride
-    ("window", (3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # four stride phases
+    ("windows", (3, 8, 33, 35), (6, 8, 3, 3), 2, 1),         # four stride phases
 ])
 def test_default_blocks_at_realistic_sizes(share_images, dtype, layout, x_shape, w_shape, stride, padding):
     x, weight, bias = _problem(x_shape, w_shape, True, sum(x_shape), dtype)
@@ -137,39 +122,65 @@ def test_default_blocks_at_realistic_sizes(share_images, dtype, layout, x_shape,
 
 def test_winograd_matrices_compute_a_five_tap_correlation():
     # y = AT ((G g) * (BT d)) must be the m outputs of the correlation of d (m + 4 values) with g (5 taps)
-    rows, points = conv2d_module._WINOGRAD_AT.shape
-    assert (rows, points) == (4, 8) and conv2d_module._WINOGRAD_G.shape == (8, 5)
+    rows, points = conv2d_winograd.AT.shape
+    assert (rows, points) == (4, 8) and conv2d_winograd.G.shape == (8, 5)
     rng = np.random.default_rng(3)
     for _ in range(20):
         g, d = rng.standard_normal(5), rng.standard_normal(points)
-        y = conv2d_module._WINOGRAD_AT @ ((conv2d_module._WINOGRAD_G @ g) * (conv2d_module._WINOGRAD_BT @ d))
+        y = conv2d_winograd.AT @ ((conv2d_winograd.G @ g) * (conv2d_winograd.BT @ d))
         np.testing.assert_allclose(y, [g @ d[i:i + 5] for i in range(rows)], rtol=1e-12, atol=1e-12)
 
 
+def _layout(x_channels, w_shape, stride=(1, 1)):
+    return choose_plan((4, x_channels, 20, 20), w_shape, stride).layout
+
+
 def test_winograd_is_chosen_only_where_it_applies():
-    use = conv2d_module._use_winograd
-    assert use(5, (1, 1), 64, 32)                    # SRCNN's middle layer
-    assert not use(5, (1, 1), 32, 1)                 # its last layer: too few output channels
-    assert not use(3, (1, 1), 64, 64) and not use(5, (2, 2), 64, 64) and not use(5, (1, 1), 3, 64)
+    assert _layout(64, (32, 64, 5, 5)) == "winograd"                # SRCNN's middle layer
+    assert _layout(32, (1, 32, 5, 5)) != "winograd"                 # its last layer: too few output channels
+    assert "winograd" not in {_layout(64, (64, 64, 3, 3)), _layout(64, (64, 64, 5, 5), (2, 2)),
+                              _layout(3, (64, 3, 5, 5))}
 
 
 def test_direct_rows_are_chosen_only_where_they_apply():
-    use = conv2d_module._use_direct
-    assert use((1, 1), 1) and use((1, 1), 3)         # the last layers of SRCNN and SRResNet
-    assert not use((1, 1), 32) and not use((2, 2), 1) and not use((1, 2), 3)
+    assert _layout(32, (1, 32, 5, 5)) == "direct" and _layout(64, (3, 64, 9, 9)) == "direct"  # SRCNN, SRResNet
+    assert "direct" not in {_layout(32, (32, 32, 3, 3)), _layout(32, (1, 32, 3, 3), (2, 2)),
+                            _layout(32, (3, 32, 3, 3), (1, 2))}
+
+
+def test_the_other_layouts_follow_the_input_channels():
+    assert _layout(1, (64, 1, 9, 9)) == "im2col" and _layout(3, (64, 3, 9, 9)) == "im2col"   # an image
+    assert _layout(4, (64, 4, 3, 3)) == "windows" and _layout(64, (64, 64, 3, 3)) == "windows"
+
+
+def test_forcing_a_layout_that_does_not_apply_falls_back_to_the_windows():
+    with force(layout="winograd"):
+        assert _layout(64, (64, 64, 3, 3)) == "windows"
+    with force(layout="direct"):
+        assert _layout(64, (1, 64, 3, 3), (2, 2)) == "windows"
+    with force(layout="im2col"):
+        assert _layout(64, (32, 64, 5, 5)) == "im2col"
+    with pytest.raises(ValueError, match=r"unknown layout 'window'.*'windows'"):
+        with force(layout="window"):
+            pass
 
 
 def test_the_schedule_follows_the_thread_count(monkeypatch):
     # images are shared out whole only when they divide evenly among the threads
-    monkeypatch.setattr(conv2d_module.numba, "get_num_threads", lambda: 2)
-    assert [conv2d_module._share_images(n) for n in (1, 2, 3, 4, 16)] == [True, False, True, False, False]
-    monkeypatch.setattr(conv2d_module.numba, "get_num_threads", lambda: 1)
-    assert not any(conv2d_module._share_images(n) for n in (1, 2, 3))
+    def shared(n_images):
+        return choose_plan((n_images, 8, 9, 9), (8, 8, 3, 3), (1, 1)).share_images
+
+    monkeypatch.setattr("numba.get_num_threads", lambda: 2)
+    assert [shared(n) for n in (1, 2, 3, 4, 16)] == [True, False, True, False, False]
+    monkeypatch.setattr("numba.get_num_threads", lambda: 1)
+    assert not any(shared(n) for n in (1, 2, 3))
+    with force(share_images=True):
+        assert shared(16)
 
 
 @pytest.mark.parametrize("size, most, expected", [(10, 3, (3, 4)), (9, 3, (3, 3)), (1217, 1024, (609, 2)),
                                                   (5, 100, (5, 1)), (7, 0, (1, 7))])
 def test_equal_parts(size, most, expected):
-    part, parts = conv2d_module._equal_parts(size, most)
+    part, parts = equal_parts(size, most)
     assert (part, parts) == expected
     assert part * parts >= size > part * (parts - 1)  # the parts cover size, none is empty

@@ -135,7 +135,8 @@ np.testing.assert_allclose(out_im2col, out_loops, rtol=1e-12, atol=1e-12)
 # (`sgemm`/`dgemm`) on its own scratch buffers. With 1 to 3 input channels it uses im2col as above;
 # with 4 or more, "shifted windows": one accumulating product per kernel tap `(u, v)` on the padded
 # image, so no `k * k` copy is made. `backend="reference"` is the readable NumPy version (one
-# `einsum` per kernel tap). Read `tinysr/ops/conv2d.py` for both.
+# `einsum` per kernel tap), in `tinysr/ops/conv2d.py`; the Numba layouts are in `tinysr/ops/cpu/`,
+# one file each (`conv2d_im2col.py`, `conv2d_windows.py`, ...), chosen by `tinysr/ops/cpu/conv2d.py`.
 
 # %%
 out_numba, cache = conv2d_forward(x, weight, bias, 1, SMALL["padding"])

@@ -22,7 +22,7 @@ thread for the duration of a ``with`` block. (NumPy loads its own, separate Open
 
 Caching caveat: Numba's on-disk cache of a kernel that calls ``gemm`` does not notice edits to
 this file (it only watches the kernel's own file). After changing this file, delete the cached
-``tinysr/ops/__pycache__/*.nbi`` / ``*.nbc`` files.
+``tinysr/ops/cpu/__pycache__/*.nbi`` / ``*.nbc`` files.
 
 Debugging: under ``NUMBA_DISABLE_JIT=1`` the kernels run as Python and ``gemm`` below is plain
 NumPy, so the same kernels can be stepped through in a debugger.
