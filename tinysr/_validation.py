@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinysr.device import is_device_array
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_float_array(x, *, name: str, layer: str, ndim: int | None = None) -> np.ndarray:
-    """Return ``x`` if it is a float32/float64 NumPy array (with ``ndim`` dimensions), else raise.
+    """Return ``x`` if it is a float32/float64 array (with ``ndim`` dimensions), else raise.
 
+    A NumPy array, or a C-contiguous numba.cuda device array (the CUDA kernels index flat memory).
     Raises ``TypeError`` for a non-array or a non-float dtype (integers, bool, float16) and
-    ``ValueError`` for a wrong number of dimensions.
+    ``ValueError`` for a wrong number of dimensions or a strided device view.
     """
-    if not isinstance(x, np.ndarray):
+    on_gpu = is_device_array(x)
+    if not on_gpu and not isinstance(x, np.ndarray):
         raise TypeError(
             f"{layer}: expected {name} to be a numpy.ndarray of float32 or float64, "
             f"got {type(x).__name__}"
@@ -34,7 +38,31 @@ def check_float_array(x, *, name: str, layer: str, ndim: int | None = None) -> n
             f"{layer}: expected {name} with {ndim} dimensions {layout}, "
             f"got {x.ndim} dimensions with shape {x.shape}"
         )
+    if on_gpu and not x.is_c_contiguous():
+        raise ValueError(
+            f"{layer}: expected a C-contiguous device array for {name}, got a strided view of shape {x.shape} "
+            "(a slice of a device array); copy it into a fresh array first"
+        )
     return x
+
+
+def check_same_device(layer: str, **arrays) -> None:
+    """Raise ``TypeError`` unless every non-None array is on the device of the first one (host or GPU)."""
+    present = [(name, a) for name, a in arrays.items() if a is not None]
+    first_name, first = present[0]
+    on_gpu = is_device_array(first)
+    for name, a in present[1:]:
+        if is_device_array(a) != on_gpu:
+            where = "on the GPU (a numba.cuda device array)" if on_gpu else "in host memory (a numpy.ndarray)"
+            raise TypeError(
+                f"{layer}: expected {name} {where} like {first_name}, got {type(a).__name__}; "
+                f"move it with tinysr.to_device({name}, {'cuda' if on_gpu else 'cpu'!r})"
+            )
+
+
+def contiguous(x):
+    """``x`` as a C-contiguous array: a copy only for a strided NumPy view (device arrays are checked instead)."""
+    return x if is_device_array(x) else np.ascontiguousarray(x)
 
 
 def check_same_dtype(layer: str, **arrays) -> np.dtype:
@@ -82,14 +110,19 @@ def pair(value, *, name: str, layer: str, minimum: int) -> tuple[int, int]:
     return (v, v)
 
 
-def check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str) -> np.ndarray:
-    """Check the upstream gradient of a backward pass: the output's shape and dtype; return it contiguous."""
+def check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str, *, like=None) -> np.ndarray:
+    """Check the upstream gradient of a backward pass: the output's shape and dtype; return it contiguous.
+
+    ``like``: an array of the forward pass; ``grad_output`` must be on its device.
+    """
+    if like is not None:
+        check_same_device(op, x=like, grad_output=grad_output)
     check_float_array(grad_output, name="grad_output", layer=op)
     if grad_output.dtype != dtype:
         raise TypeError(
             f"{op}: expected grad_output with dtype {dtype} to match the forward input, got dtype {grad_output.dtype}"
         )
-    if grad_output.shape != tuple(shape):
+    if tuple(grad_output.shape) != tuple(shape):
         raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
-    return np.ascontiguousarray(grad_output)
+    return contiguous(grad_output)
 

@@ -23,12 +23,13 @@ that says so: nothing is silently run elsewhere than asked.
 from __future__ import annotations
 
 import contextvars
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tinysr.device import is_device_array
 
-__all__ = ["TIERS", "check_backend", "choose_tier", "current_tier", "tier"]
+__all__ = ["TIERS", "check_backend", "choose_tier", "current_tier", "tier", "tier_function"]
 
 #: the tiers every op has, slowest first
 TIERS = ("reference", "numba", "cuda")
@@ -87,3 +88,18 @@ def check_backend(backend: str | None, owner: str) -> str | None:
         choices = ", ".join(repr(name) for name in CPU_TIERS)
         raise ValueError(f"{owner}: unknown backend {backend!r}, expected one of {choices}")
     return backend
+
+
+#: where each tier of ``tinysr/ops/NAME.py`` lives
+_TIER_MODULES = {"reference": "tinysr.ops.{}", "numba": "tinysr.ops.cpu.{}", "cuda": "tinysr.ops.cuda.{}"}
+
+
+def tier_function(tier_name: str, op_file: str, name: str):
+    """``NAME_<tier>`` of an op: ``relu_forward_numba`` from ``tinysr/ops/cpu/activations.py``, for example.
+
+    The reference tier is in ``tinysr/ops/<op_file>.py`` itself, the Numba tier in
+    ``tinysr/ops/cpu/<op_file>.py``, the CUDA tier in ``tinysr/ops/cuda/<op_file>.py``; all three
+    take the same arguments. Imported on first use, so the CPU tiers never import numba.cuda.
+    """
+    return getattr(importlib.import_module(_TIER_MODULES[tier_name].format(op_file)), f"{name}_{tier_name}")
+

@@ -70,6 +70,7 @@ from tinysr.device import check_device
 from tinysr.losses import MSELoss
 from tinysr.models import SRCNN
 from tinysr.ops import activations, conv2d
+from tinysr.ops.cpu import activations as cpu_activations
 from tinysr.ops.cuda import _common
 from tinysr.ops.cuda import activations as cuda_activations
 from tinysr.ops.cuda import conv2d as cuda_conv2d
@@ -183,10 +184,12 @@ print(f"THREADS = {_common.THREADS}, at most {_common.MAX_BLOCKS} blocks; blocks
 # CPU kernel sees `x` as `(N, C, S)` planes (`S` = height * width) and gives each `(n, c)` plane to
 # one `prange` iteration, which loops over the plane's pixels. The CUDA kernel gets the flat array
 # and gives each *element* to one thread; a thread finds its channel from its index:
-# `c = (i // S) % C`.
+# `c = (i // S) % C`. Both call the same scalar rule, `leaky_relu(x, slope)`, written once beside the
+# NumPy reference and compiled for each device (`numba.njit`, `cuda.jit(device=True)`).
 
 # %%
-show_source(activations._prelu_forward_kernel, "CPU (Numba, prange over planes)")
+show_source(activations.leaky_relu, "The rule, written once (tinysr/ops/activations.py)")
+show_source(cpu_activations._prelu_map, "CPU (Numba, prange over planes)")
 show_source(cuda_activations._prelu_forward_kernel, "GPU (numba.cuda, a thread per element)")
 
 # %% [markdown]
@@ -224,7 +227,7 @@ for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-6)):
 # threads' sums with `block_sum`.
 
 # %%
-show_source(activations._prelu_backward_kernel, "CPU: one running sum per (n, c) plane")
+show_source(cpu_activations._prelu_grad_map, "CPU: one running sum per (n, c) plane")
 show_source(cuda_activations._prelu_backward_kernel, "GPU: one block per channel")
 show_source(_common.block_sum, "GPU: the sum over a block, in shared memory")
 

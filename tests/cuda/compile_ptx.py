@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import pkgutil
 import sys
 import time
+from types import ModuleType
 
 import numba
 import numpy as np
@@ -36,8 +38,18 @@ def _kernels(module_name: str, qualname: str) -> list:
     if "<locals>" not in qualname:
         return [getattr(module, qualname)]
     name = qualname.rsplit(".", 1)[1]
-    holders = [value for value in vars(module).values() if hasattr(value, name) and hasattr(value, "block")]
-    return [getattr(holder, name) for holder in holders]
+    holders = [value for value in vars(module).values()
+               if hasattr(value, name) and hasattr(value, "block") and not isinstance(value, ModuleType)]
+    if holders:  # conv2d's tile closures
+        return [getattr(holder, name) for holder in holders]
+    # kernels made from a scalar rule by tinysr.ops.cuda.maps: their launcher, in a tier module, holds them
+    import tinysr.ops.cuda
+
+    tier_modules = [importlib.import_module(f"tinysr.ops.cuda.{info.name}")
+                    for info in pkgutil.iter_modules(tinysr.ops.cuda.__path__)]
+    return [value.kernel for m in tier_modules for value in vars(m).values()
+            if hasattr(value, "kernel") and getattr(value.kernel, "py_func", None) is not None
+            and value.kernel.py_func.__qualname__ == qualname]
 
 
 class _ComputeCapability80:
