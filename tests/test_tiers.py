@@ -97,3 +97,25 @@ def test_cuda_for_numpy_arrays_and_unknown_tiers_are_errors_that_say_so():
         with tinysr.tier("cuda"):
             optimizer.step()
     assert choose_tier(x, None, "op") == "numba" and choose_tier(x, "reference", "op") == "reference"
+
+
+def test_cached_numba_kernels_older_than_their_rules_are_dropped(tmp_path):
+    # a kernel of cpu/losses.py cached before losses.py was edited must be compiled afresh
+    import os
+
+    from tinysr.ops.cpu import drop_stale_caches
+
+    ops, cache = tmp_path / "ops", tmp_path / "ops" / "cpu" / "__pycache__"
+    cache.mkdir(parents=True)
+    rules = ops / "losses.py"
+    rules.write_text("def mse(p, y): ...\n")
+    stale, fresh, other = (cache / "losses._mse_sum-24.py311.nbi", cache / "losses._l1_sum-31.py311.nbc",
+                           cache / "activations._relu_map-30.py311.nbi")
+    for path in (stale, fresh, other):
+        path.write_bytes(b"")
+    os.utime(stale, (1000, 1000))
+    os.utime(other, (1000, 1000))  # old, but activations.py is not in this folder: kept
+    os.utime(rules, (2000, 2000))
+    os.utime(fresh, (3000, 3000))
+    assert drop_stale_caches(ops, cache) == [stale]
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -47,7 +47,9 @@ def _kernels(module_name: str, qualname: str) -> list:
 
     tier_modules = [importlib.import_module(f"tinysr.ops.cuda.{info.name}")
                     for info in pkgutil.iter_modules(tinysr.ops.cuda.__path__)]
-    return [value.kernel for m in tier_modules for value in vars(m).values()
+    values = [v for m in tier_modules for value in vars(m).values()
+              for v in (value.values() if isinstance(value, dict) else [value])]  # launchers, or tables of them
+    return [value.kernel for value in values
             if hasattr(value, "kernel") and getattr(value.kernel, "py_func", None) is not None
             and value.kernel.py_func.__qualname__ == qualname]
 

@@ -26,9 +26,11 @@ Conventions (checked against PyTorch 2.13):
 Shapes must match exactly (no broadcasting); both arrays share one float dtype.
 
 Every op follows the tinysr op contract: ``NAME_forward(prediction, target) -> (loss, cache)``
-and ``NAME_backward(grad_output, cache) -> grad_input``, each dispatching to a NumPy reference
-tier and a Numba tier with identical signatures. The Numba kernels are plain loops over flat
-arrays that accumulate in float64.
+and ``NAME_backward(grad_output, cache) -> grad_input``. Each loss is two scalar rules written
+once below, ``l_i`` (``mse``, ...) and its derivative times ``scale = grad_output / n``
+(``mse_grad``, ...): the NumPy reference writes them for whole arrays, the Numba tier
+(``tinysr/ops/cpu/losses.py``) and the CUDA tier (``tinysr/ops/cuda/losses.py``) compile these
+very functions and apply them to every element, summing in float64.
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ import math
 import numbers
 
 import numpy as np
-from numba import njit
 
-from tinysr._validation import check_float_array, check_same_dtype
-from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr._validation import check_float_array, check_same_device, check_same_dtype, contiguous
+from tinysr.device import is_device_array
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = [
     "bce_loss_backward",
@@ -60,14 +61,140 @@ LOG_CLAMP = -100.0
 BCE_EPSILON = float(np.float32(1e-12))
 
 
-# --------------------------------------------------------------------------- helpers
+
+# --------------------------------------------------------------------------- the scalar rules
+# ``p`` a prediction (or logit), ``y`` its target, both taken to float64; the ``*_grad`` rules
+# return d loss / d p for that element, given ``scale = grad_output / n``.
 
 
+def mse(p, y):
+    """``(p - y)^2``."""
+    diff = np.float64(p) - np.float64(y)
+    return diff * diff
+
+
+def mse_grad(p, y, scale):
+    """``scale * 2 (p - y)``."""
+    return scale * 2.0 * (np.float64(p) - np.float64(y))
+
+
+def l1(p, y):
+    """``|p - y|``."""
+    return abs(np.float64(p) - np.float64(y))
+
+
+def l1_grad(p, y, scale):
+    """``scale * sign(p - y)``, with ``sign(0) = 0`` as in PyTorch."""
+    diff = np.float64(p) - np.float64(y)
+    return scale if diff > 0 else (-scale if diff < 0 else 0.0)
+
+
+def bce(p, y):
+    """``-(y max(log p, -100) + (1 - y) max(log(1 - p), -100))``."""
+    p, y = np.float64(p), np.float64(y)
+    log_p = math.log(p) if p > 0 else LOG_CLAMP
+    log_1mp = math.log1p(-p) if p < 1 else LOG_CLAMP
+    return (y - 1.0) * max(log_1mp, LOG_CLAMP) - y * max(log_p, LOG_CLAMP)
+
+
+def bce_grad(p, y, scale):
+    """``scale * (p - y) / max(p (1 - p), 1e-12)``: PyTorch's guard against dividing by 0."""
+    p, y = np.float64(p), np.float64(y)
+    return scale * (p - y) / max((1.0 - p) * p, BCE_EPSILON)
+
+
+def bce_with_logits(z, y):
+    """``max(z, 0) - z y + log1p(exp(-|z|))``: exp never sees a positive number."""
+    z, y = np.float64(z), np.float64(y)
+    return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
+
+
+def bce_with_logits_grad(z, y, scale):
+    """``scale * (sigmoid(z) - y)``, the sigmoid computed stably."""
+    z = np.float64(z)
+    e = math.exp(-abs(z))
+    sigmoid = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+    return scale * (sigmoid - np.float64(y))
+
+
+def outside_unit_interval(v):
+    """1 if ``v`` is not in [0, 1] (NaN included: it fails both tests), else 0: BCE's input check, counted."""
+    return 0.0 if (v >= 0 and v <= 1) else 1.0
+
+
+# --------------------------------------------------------------------------- the NumPy reference tier
+
+
+def mse_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
+    """``loss = mean((prediction - target)^2)`` in float64; NumPy tier."""
+    diff = prediction.astype(np.float64) - target.astype(np.float64)
+    return float(np.mean(diff * diff))
+
+
+def mse_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``grad_input = grad_output * 2 (prediction - target) / n``; NumPy tier."""
+    diff = prediction.astype(np.float64) - target.astype(np.float64)
+    return ((2.0 / prediction.size) * diff * grad_output).astype(prediction.dtype)
+
+
+def l1_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
+    """``loss = mean(|prediction - target|)`` in float64; NumPy tier."""
+    return float(np.mean(np.abs(prediction.astype(np.float64) - target.astype(np.float64))))
+
+
+def l1_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``grad_input = grad_output * sign(prediction - target) / n`` (``sign(0) = 0``); NumPy tier."""
+    diff = prediction.astype(np.float64) - target.astype(np.float64)
+    return (np.sign(diff) * (grad_output / prediction.size)).astype(prediction.dtype)
+
+
+def bce_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
+    """``loss = mean(-(y max(log p, -100) + (1 - y) max(log(1 - p), -100)))``; NumPy tier."""
+    p = prediction.astype(np.float64)
+    y = target.astype(np.float64)
+    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped right away
+        log_p = np.maximum(np.log(p), LOG_CLAMP)
+        log_1mp = np.maximum(np.log1p(-p), LOG_CLAMP)
+    return float(np.mean((y - 1.0) * log_1mp - y * log_p))
+
+
+def bce_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``grad_input = grad_output (p - y) / max(p (1 - p), 1e-12) / n``; NumPy tier."""
+    p = prediction.astype(np.float64)
+    y = target.astype(np.float64)
+    grad = grad_output * (p - y) / np.maximum((1.0 - p) * p, BCE_EPSILON) / prediction.size
+    return grad.astype(prediction.dtype)
+
+
+def bce_with_logits_loss_forward_reference(logits: np.ndarray, target: np.ndarray) -> float:
+    """``loss = mean(max(z, 0) - z y + log1p(exp(-|z|)))``; NumPy tier."""
+    z = logits.astype(np.float64)
+    y = target.astype(np.float64)
+    return float(np.mean(np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow: exp is only ever taken of a non-positive number."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def bce_with_logits_loss_backward_reference(
+    grad_output: float, logits: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """``grad_input = grad_output (sigmoid(z) - y) / n``; NumPy tier."""
+    z = logits.astype(np.float64)
+    y = target.astype(np.float64)
+    return (grad_output * (_stable_sigmoid(z) - y) / logits.size).astype(logits.dtype)
+
+
+# --------------------------------------------------------------------------- checks, and the public ops
 
 
 def _check_pair(prediction, target, op: str, prediction_name: str = "prediction"):
     """Validate the two inputs of a loss and return them contiguous."""
     check_float_array(prediction, name=prediction_name, layer=op)
+    check_same_device(op, **{prediction_name: prediction, "target": target})
     check_float_array(target, name="target", layer=op)
     check_same_dtype(op, **{prediction_name: prediction, "target": target})
     if prediction.shape != target.shape:
@@ -77,10 +204,16 @@ def _check_pair(prediction, target, op: str, prediction_name: str = "prediction"
         )
     if prediction.size == 0:
         raise ValueError(f"{op}: expected a non-empty {prediction_name}, got shape {prediction.shape}")
-    return np.ascontiguousarray(prediction), np.ascontiguousarray(target)
+    return contiguous(prediction), contiguous(target)
 
 
 def _check_in_unit_interval(x: np.ndarray, name: str, op: str, hint: str = "") -> None:
+    if is_device_array(x):  # counted on the GPU: only the count comes back
+        outside = tier_function("cuda", "losses", "count_outside_unit_interval")(x)
+        if outside:
+            raise ValueError(f"{op}: expected every element of {name} in [0, 1]{hint}, "
+                             f"got {outside} of {x.size} elements outside [0, 1] or NaN")
+        return
     # written so that NaN fails too, as in PyTorch's check
     if not np.all((x >= 0) & (x <= 1)):
         raise ValueError(
@@ -104,52 +237,21 @@ def _check_grad_output(grad_output, op: str) -> float:
     return float(grad_output)
 
 
-# --------------------------------------------------------------------------- MSE
+def _forward(op: str, prediction, target, backend: str | None, prediction_name: str = "prediction"):
+    prediction, target = _check_pair(prediction, target, op, prediction_name)
+    if op == "bce_loss":
+        _check_in_unit_interval(prediction, "prediction", op,
+                                " (probabilities; for raw scores use bce_with_logits_loss)")
+        _check_in_unit_interval(target, "target", op)
+    loss = tier_function(choose_tier(prediction, backend, op), "losses", f"{op}_forward")(prediction, target)
+    return loss, (prediction, target)
 
 
-def mse_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
-    """``loss = mean((prediction - target)^2)`` in float64; NumPy tier."""
-    diff = prediction.astype(np.float64) - target.astype(np.float64)
-    return float(np.mean(diff * diff))
-
-
-def mse_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``grad_input = grad_output * 2 (prediction - target) / n``; NumPy tier."""
-    diff = prediction.astype(np.float64) - target.astype(np.float64)
-    return ((2.0 / prediction.size) * diff * grad_output).astype(prediction.dtype)
-
-
-@njit(cache=True)
-def _mse_sum_kernel(prediction, target):
-    total = 0.0
-    for i in range(prediction.size):
-        diff = np.float64(prediction[i]) - np.float64(target[i])
-        total += diff * diff
-    return total
-
-
-@njit(cache=True)
-def _mse_backward_kernel(grad_output, prediction, target, grad_input):
-    scale = 2.0 / prediction.size
-    for i in range(prediction.size):
-        diff = np.float64(prediction[i]) - np.float64(target[i])
-        grad_input[i] = scale * diff * grad_output
-
-
-def mse_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of :func:`mse_loss_forward_reference` (arrays contiguous)."""
-    return float(_mse_sum_kernel(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
-
-
-def mse_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`mse_loss_backward_reference` (arrays contiguous)."""
-    grad_input = np.empty_like(prediction)
-    _mse_backward_kernel(grad_output, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
-
-
-_MSE_FORWARD = {"reference": mse_loss_forward_reference, "numba": mse_loss_forward_numba}
-_MSE_BACKWARD = {"reference": mse_loss_backward_reference, "numba": mse_loss_backward_numba}
+def _backward(op: str, grad_output, cache: tuple, backend: str | None):
+    prediction, target = cache
+    grad_output = _check_grad_output(grad_output, op)
+    return tier_function(choose_tier(prediction, backend, op), "losses", f"{op}_backward")(
+        grad_output, prediction, target)
 
 
 def mse_loss_forward(
@@ -166,73 +268,12 @@ def mse_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
-    tier_name = choose_tier(prediction, backend, "mse_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").mse_loss_forward(prediction, target)
-    prediction, target = _check_pair(prediction, target, "mse_loss")
-    loss = _MSE_FORWARD[tier_name](prediction, target)
-    return loss, (prediction, target)
+    return _forward("mse_loss", prediction, target, backend)
 
 
 def mse_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`mse_loss_forward`: ``grad_output * 2 (p - y) / n``, shaped like ``p``."""
-    tier_name = choose_tier(cache[0], backend, "mse_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").mse_loss_backward(grad_output, cache)
-    prediction, target = cache
-    grad_output = _check_grad_output(grad_output, "mse_loss")
-    return _MSE_BACKWARD[tier_name](grad_output, prediction, target)
-
-
-# --------------------------------------------------------------------------- L1
-
-
-def l1_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
-    """``loss = mean(|prediction - target|)`` in float64; NumPy tier."""
-    return float(np.mean(np.abs(prediction.astype(np.float64) - target.astype(np.float64))))
-
-
-def l1_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``grad_input = grad_output * sign(prediction - target) / n`` (``sign(0) = 0``); NumPy tier."""
-    diff = prediction.astype(np.float64) - target.astype(np.float64)
-    return (np.sign(diff) * (grad_output / prediction.size)).astype(prediction.dtype)
-
-
-@njit(cache=True)
-def _l1_sum_kernel(prediction, target):
-    total = 0.0
-    for i in range(prediction.size):
-        total += abs(np.float64(prediction[i]) - np.float64(target[i]))
-    return total
-
-
-@njit(cache=True)
-def _l1_backward_kernel(grad_output, prediction, target, grad_input):
-    scale = grad_output / prediction.size
-    for i in range(prediction.size):
-        diff = np.float64(prediction[i]) - np.float64(target[i])
-        if diff > 0:
-            grad_input[i] = scale
-        elif diff < 0:
-            grad_input[i] = -scale
-        else:
-            grad_input[i] = 0.0
-
-
-def l1_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of :func:`l1_loss_forward_reference` (arrays contiguous)."""
-    return float(_l1_sum_kernel(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
-
-
-def l1_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`l1_loss_backward_reference` (arrays contiguous)."""
-    grad_input = np.empty_like(prediction)
-    _l1_backward_kernel(grad_output, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
-
-
-_L1_FORWARD = {"reference": l1_loss_forward_reference, "numba": l1_loss_forward_numba}
-_L1_BACKWARD = {"reference": l1_loss_backward_reference, "numba": l1_loss_backward_numba}
+    return _backward("mse_loss", grad_output, cache, backend)
 
 
 def l1_loss_forward(
@@ -249,83 +290,12 @@ def l1_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (prediction, target)``.
     """
-    tier_name = choose_tier(prediction, backend, "l1_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").l1_loss_forward(prediction, target)
-    prediction, target = _check_pair(prediction, target, "l1_loss")
-    loss = _L1_FORWARD[tier_name](prediction, target)
-    return loss, (prediction, target)
+    return _forward("l1_loss", prediction, target, backend)
 
 
 def l1_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`l1_loss_forward`: ``grad_output * sign(p - y) / n``, shaped like ``p``."""
-    tier_name = choose_tier(cache[0], backend, "l1_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").l1_loss_backward(grad_output, cache)
-    prediction, target = cache
-    grad_output = _check_grad_output(grad_output, "l1_loss")
-    return _L1_BACKWARD[tier_name](grad_output, prediction, target)
-
-
-# --------------------------------------------------------------------------- BCE on probabilities
-
-
-def bce_loss_forward_reference(prediction: np.ndarray, target: np.ndarray) -> float:
-    """``loss = mean(-(y max(log p, -100) + (1 - y) max(log(1 - p), -100)))``; NumPy tier."""
-    p = prediction.astype(np.float64)
-    y = target.astype(np.float64)
-    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped right away
-        log_p = np.maximum(np.log(p), LOG_CLAMP)
-        log_1mp = np.maximum(np.log1p(-p), LOG_CLAMP)
-    return float(np.mean((y - 1.0) * log_1mp - y * log_p))
-
-
-def bce_loss_backward_reference(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``grad_input = grad_output (p - y) / max(p (1 - p), 1e-12) / n``; NumPy tier."""
-    p = prediction.astype(np.float64)
-    y = target.astype(np.float64)
-    grad = grad_output * (p - y) / np.maximum((1.0 - p) * p, BCE_EPSILON) / prediction.size
-    return grad.astype(prediction.dtype)
-
-
-@njit(cache=True)
-def _bce_sum_kernel(prediction, target, log_clamp):
-    total = 0.0
-    for i in range(prediction.size):
-        p = np.float64(prediction[i])
-        y = np.float64(target[i])
-        log_p = math.log(p) if p > 0 else log_clamp
-        log_1mp = math.log1p(-p) if p < 1 else log_clamp
-        total += (y - 1.0) * max(log_1mp, log_clamp) - y * max(log_p, log_clamp)
-    return total
-
-
-@njit(cache=True)
-def _bce_backward_kernel(grad_output, prediction, target, epsilon, grad_input):
-    n = prediction.size
-    for i in range(n):
-        p = np.float64(prediction[i])
-        y = np.float64(target[i])
-        grad_input[i] = grad_output * (p - y) / max((1.0 - p) * p, epsilon) / n
-
-
-def bce_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of :func:`bce_loss_forward_reference` (arrays contiguous)."""
-    total = _bce_sum_kernel(prediction.reshape(-1), target.reshape(-1), LOG_CLAMP)
-    return float(total / prediction.size)
-
-
-def bce_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`bce_loss_backward_reference` (arrays contiguous)."""
-    grad_input = np.empty_like(prediction)
-    _bce_backward_kernel(
-        grad_output, prediction.reshape(-1), target.reshape(-1), BCE_EPSILON, grad_input.reshape(-1)
-    )
-    return grad_input
-
-
-_BCE_FORWARD = {"reference": bce_loss_forward_reference, "numba": bce_loss_forward_numba}
-_BCE_BACKWARD = {"reference": bce_loss_backward_reference, "numba": bce_loss_backward_numba}
+    return _backward("l1_loss", grad_output, cache, backend)
 
 
 def bce_loss_forward(
@@ -352,98 +322,12 @@ def bce_loss_forward(
     Raises:
         ValueError: an element of ``prediction`` or ``target`` outside [0, 1] (or NaN).
     """
-    tier_name = choose_tier(prediction, backend, "bce_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").bce_loss_forward(prediction, target)
-    prediction, target = _check_pair(prediction, target, "bce_loss")
-    _check_in_unit_interval(
-        prediction, "prediction", "bce_loss",
-        " (probabilities; for raw scores use bce_with_logits_loss)",
-    )
-    _check_in_unit_interval(target, "target", "bce_loss")
-    loss = _BCE_FORWARD[tier_name](prediction, target)
-    return loss, (prediction, target)
+    return _forward("bce_loss", prediction, target, backend)
 
 
 def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`bce_loss_forward`: ``grad_output (p - y) / max(p (1 - p), 1e-12) / n``."""
-    tier_name = choose_tier(cache[0], backend, "bce_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").bce_loss_backward(grad_output, cache)
-    prediction, target = cache
-    grad_output = _check_grad_output(grad_output, "bce_loss")
-    return _BCE_BACKWARD[tier_name](grad_output, prediction, target)
-
-
-# --------------------------------------------------------------------------- BCE on logits
-
-
-def bce_with_logits_loss_forward_reference(logits: np.ndarray, target: np.ndarray) -> float:
-    """``loss = mean(max(z, 0) - z y + log1p(exp(-|z|)))``; NumPy tier."""
-    z = logits.astype(np.float64)
-    y = target.astype(np.float64)
-    return float(np.mean(np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))))
-
-
-def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` without overflow: exp is only ever taken of a non-positive number."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def bce_with_logits_loss_backward_reference(
-    grad_output: float, logits: np.ndarray, target: np.ndarray
-) -> np.ndarray:
-    """``grad_input = grad_output (sigmoid(z) - y) / n``; NumPy tier."""
-    z = logits.astype(np.float64)
-    y = target.astype(np.float64)
-    return (grad_output * (_stable_sigmoid(z) - y) / logits.size).astype(logits.dtype)
-
-
-@njit(cache=True)
-def _bce_with_logits_sum_kernel(logits, target):
-    total = 0.0
-    for i in range(logits.size):
-        z = np.float64(logits[i])
-        y = np.float64(target[i])
-        total += max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
-    return total
-
-
-@njit(cache=True)
-def _bce_with_logits_backward_kernel(grad_output, logits, target, grad_input):
-    n = logits.size
-    for i in range(n):
-        z = np.float64(logits[i])
-        e = math.exp(-abs(z))
-        sigmoid = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
-        grad_input[i] = grad_output * (sigmoid - np.float64(target[i])) / n
-
-
-def bce_with_logits_loss_forward_numba(logits: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of :func:`bce_with_logits_loss_forward_reference` (arrays contiguous)."""
-    return float(_bce_with_logits_sum_kernel(logits.reshape(-1), target.reshape(-1)) / logits.size)
-
-
-def bce_with_logits_loss_backward_numba(
-    grad_output: float, logits: np.ndarray, target: np.ndarray
-) -> np.ndarray:
-    """Numba tier of :func:`bce_with_logits_loss_backward_reference` (arrays contiguous)."""
-    grad_input = np.empty_like(logits)
-    _bce_with_logits_backward_kernel(
-        grad_output, logits.reshape(-1), target.reshape(-1), grad_input.reshape(-1)
-    )
-    return grad_input
-
-
-_BCE_LOGITS_FORWARD = {
-    "reference": bce_with_logits_loss_forward_reference,
-    "numba": bce_with_logits_loss_forward_numba,
-}
-_BCE_LOGITS_BACKWARD = {
-    "reference": bce_with_logits_loss_backward_reference,
-    "numba": bce_with_logits_loss_backward_numba,
-}
+    return _backward("bce_loss", grad_output, cache, backend)
 
 
 def bce_with_logits_loss_forward(
@@ -470,19 +354,9 @@ def bce_with_logits_loss_forward(
     Returns:
         ``(loss, cache)``: ``loss`` a Python float; ``cache = (logits, target)``.
     """
-    tier_name = choose_tier(logits, backend, "bce_with_logits_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").bce_with_logits_loss_forward(logits, target)
-    logits, target = _check_pair(logits, target, "bce_with_logits_loss", prediction_name="logits")
-    loss = _BCE_LOGITS_FORWARD[tier_name](logits, target)
-    return loss, (logits, target)
+    return _forward("bce_with_logits_loss", logits, target, backend, "logits")
 
 
 def bce_with_logits_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`bce_with_logits_loss_forward`: ``grad_output (sigmoid(z) - y) / n``."""
-    tier_name = choose_tier(cache[0], backend, "bce_with_logits_loss")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/losses.py
-        return cuda_tier("losses").bce_with_logits_loss_backward(grad_output, cache)
-    logits, target = cache
-    grad_output = _check_grad_output(grad_output, "bce_with_logits_loss")
-    return _BCE_LOGITS_BACKWARD[tier_name](grad_output, logits, target)
+    return _backward("bce_with_logits_loss", grad_output, cache, backend)

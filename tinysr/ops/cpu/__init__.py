@@ -6,8 +6,33 @@ reference are there; here is only the machinery that makes them fast on a CPU (`
 over independent outputs, BLAS products, cache-sized blocks).
 
 Numba caches the compiled kernels on disk (``@njit(cache=True)``), but its cache only watches the
-kernel's own file: after editing a rule in ``tinysr/ops/NAME.py`` that a kernel here calls, or
-``blas.py``, delete the stale cache with ``find tinysr -name '*.nb[ic]' -delete`` (or run with
-``NUMBA_CACHE_DIR`` set to a fresh folder). ``NUMBA_DISABLE_JIT=1`` runs every kernel as plain
-Python, to step through it in a debugger.
+kernel's own file, and the kernels here call the scalar rules of ``tinysr/ops/NAME.py``. So on
+import, ``drop_stale_caches`` deletes the cached kernels of ``cpu/NAME.py`` that are older than
+``NAME.py``: an edited rule is compiled afresh. (After editing ``blas.py`` or ``conv2d_planes.py``,
+delete the cache by hand: ``find tinysr -name '*.nb[ic]' -delete``.) ``NUMBA_DISABLE_JIT=1`` runs
+every kernel as plain Python, to step through it in a debugger.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def drop_stale_caches(ops_folder: Path, cache_folder: Path) -> list[Path]:
+    """Delete the Numba cache files ``cache_folder/NAME.*.nbi|nbc`` older than ``ops_folder/NAME.py``; return them."""
+    dropped = []
+    if not cache_folder.is_dir():
+        return dropped
+    for rules_file in ops_folder.glob("*.py"):
+        edited = rules_file.stat().st_mtime
+        for cached in [*cache_folder.glob(f"{rules_file.stem}.*.nbi"), *cache_folder.glob(f"{rules_file.stem}.*.nbc")]:
+            try:
+                if cached.stat().st_mtime < edited:
+                    cached.unlink()
+                    dropped.append(cached)
+            except OSError:  # a read-only install, or another process got there first
+                pass
+    return dropped
+
+
+drop_stale_caches(Path(__file__).parent.parent, Path(__file__).parent / "__pycache__")

@@ -50,29 +50,37 @@ def elementwise(rule, arrays: int, scalars: int = 0):
     return run
 
 
-def summed(rule):
-    """A function ``total(a, b) -> float``: ``sum_i rule(a[i], b[i])`` in float64, over two flat device arrays.
+def summed(rule, arrays: int = 2):
+    """A function ``total(*flat_arrays) -> float``: ``sum_i rule(a[i], b[i])`` (or ``rule(a[i])``) in float64.
 
     Step 1, the kernel made here: each block adds up its threads' grid-stride sums with
     ``block_sum`` and writes one partial sum; step 2, ``sum_to_host``, adds the partial sums.
     """
     device_rule = cuda.jit(device=True)(rule)
-
-    def kernel(a, b, partials):
-        partial = cuda.shared.array(THREADS, dtype=np.float64)
-        acc = 0.0
-        for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
-            acc += device_rule(a[i], b[i])
-        acc = block_sum(partial, acc)
-        if cuda.threadIdx.x == 0:
-            partials[cuda.blockIdx.x] = acc
-
+    if arrays == 2:
+        def kernel(a, b, partials):
+            partial = cuda.shared.array(THREADS, dtype=np.float64)
+            acc = 0.0
+            for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+                acc += device_rule(a[i], b[i])
+            acc = block_sum(partial, acc)
+            if cuda.threadIdx.x == 0:
+                partials[cuda.blockIdx.x] = acc
+    else:
+        def kernel(a, partials):
+            partial = cuda.shared.array(THREADS, dtype=np.float64)
+            acc = 0.0
+            for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+                acc += device_rule(a[i])
+            acc = block_sum(partial, acc)
+            if cuda.threadIdx.x == 0:
+                partials[cuda.blockIdx.x] = acc
     kernel = cuda.jit(_named(kernel, rule))
 
-    def total(a, b) -> float:
-        n_blocks = reduction_blocks(a.size)
+    def total(*flat_arrays) -> float:
+        n_blocks = reduction_blocks(flat_arrays[0].size)
         partials = empty(n_blocks, np.float64)
-        kernel[n_blocks, THREADS](a, b, partials)
+        kernel[n_blocks, THREADS](*flat_arrays, partials)
         return sum_to_host(partials)
 
     total.kernel = kernel
