@@ -89,7 +89,8 @@ def mse_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
 def mse_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Numba tier of ``mse_loss_backward_reference``."""
     grad_input = np.empty_like(prediction)
-    _mse_grad_map(grad_output / prediction.size, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
+    scale = grad_output / prediction.size
+    _mse_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
     return grad_input
 
 
@@ -101,7 +102,8 @@ def l1_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
 def l1_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Numba tier of ``l1_loss_backward_reference``."""
     grad_input = np.empty_like(prediction)
-    _l1_grad_map(grad_output / prediction.size, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
+    scale = grad_output / prediction.size
+    _l1_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
     return grad_input
 
 
@@ -113,7 +115,8 @@ def bce_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
 def bce_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Numba tier of ``bce_loss_backward_reference``."""
     grad_input = np.empty_like(prediction)
-    _bce_grad_map(grad_output / prediction.size, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
+    scale = grad_output / prediction.size
+    _bce_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
     return grad_input
 
 
@@ -125,5 +128,6 @@ def bce_with_logits_loss_forward_numba(prediction: np.ndarray, target: np.ndarra
 def bce_with_logits_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Numba tier of ``bce_with_logits_loss_backward_reference``."""
     grad_input = np.empty_like(prediction)
-    _bce_with_logits_grad_map(grad_output / prediction.size, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
+    scale = grad_output / prediction.size
+    _bce_with_logits_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
     return grad_input
