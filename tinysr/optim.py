@@ -14,12 +14,11 @@ against its gradient, and ``zero_grad()`` clears the gradients for the next batc
 ``step`` changes ``.data`` **in place** (other code, such as a layer's cache, may hold the
 array) and reads ``.grad`` without changing it. Only ``zero_grad`` writes to ``.grad``.
 
-The update of one parameter is an op with two tiers of one signature, like every op in tinysr:
-``sgd_step_reference`` / ``sgd_step_numba`` and ``adam_step_reference`` / ``adam_step_numba``.
-The reference tier is NumPy array arithmetic; the Numba tier a single loop over the flat arrays
-that does the same operations in the same order (in float64 the two agree to the last bit).
-Parameters on the GPU (``model.to("cuda")``) are updated by the numba.cuda tier,
-``tinysr/ops/cuda/optim.py``, and their state (moments, momentum) lives on the GPU too.
+The update of one parameter is an op with three tiers of one signature, like every op in tinysr,
+in ``tinysr/ops/optim.py`` (the rules and the NumPy reference), ``tinysr/ops/cpu/optim.py``
+(Numba) and ``tinysr/ops/cuda/optim.py`` (GPU): ``sgd_step_<tier>`` and ``adam_step_<tier>``.
+Parameters on the GPU (``model.to("cuda")``) are updated by the CUDA tier, and their state
+(moments, momentum) lives on the GPU too.
 
 How close to PyTorch (checked against torch 2.13 on CPU): the formulas, the order of the
 operations and every convention below are PyTorch's; the results agree to ~1e-15 relative in
@@ -30,16 +29,16 @@ correctly rounded.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable
 
 import numpy as np
-from numba import njit
 
-from tinysr.device import cuda_tier, device_of, is_device_array, to_device, zeros_like
+from tinysr.device import device_of, is_device_array, to_device, zeros_like
 from tinysr.nn.module import Parameter
-from tinysr.tiers import check_backend, choose_tier
+from tinysr.ops.cpu.optim import adam_step_numba, sgd_step_numba
+from tinysr.ops.optim import adam_step_reference, sgd_step_reference
+from tinysr.tiers import check_backend, choose_tier, tier_function
 
 __all__ = [
     "SGD",
@@ -50,143 +49,6 @@ __all__ = [
     "sgd_step_numba",
     "sgd_step_reference",
 ]
-
-
-# --------------------------------------------------------------------------- SGD update (the op)
-
-
-def sgd_step_reference(
-    param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray, step: int,
-    lr: float, momentum: float, weight_decay: float,
-) -> None:
-    """One SGD update of ``param`` (and ``momentum_buffer``) in place; NumPy tier.
-
-    PyTorch's ``torch.optim.SGD`` with ``dampening=0, nesterov=False``::
-
-        g   = grad + weight_decay * param                 (only if weight_decay != 0)
-        buf = g                          at step 1        (only if momentum != 0)
-        buf = momentum * buf + g         at later steps
-        param = param - lr * buf         (param - lr * g without momentum)
-
-    Args:
-        param, grad, momentum_buffer: arrays of one shape and dtype; ``grad`` is only read.
-        step: the number of this update, 1 for the first.
-    """
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    if momentum != 0:
-        if step == 1:
-            momentum_buffer[...] = grad
-        else:
-            momentum_buffer *= momentum
-            momentum_buffer += grad
-        grad = momentum_buffer
-    param -= lr * grad
-
-
-@njit(cache=True)
-def _sgd_kernel(param, grad, momentum_buffer, first_step, lr, momentum, weight_decay):
-    for i in range(param.size):
-        g = np.float64(grad[i])
-        if weight_decay != 0.0:
-            g = g + weight_decay * param[i]
-        if momentum != 0.0:
-            if first_step:
-                momentum_buffer[i] = g
-            else:
-                momentum_buffer[i] = momentum_buffer[i] * momentum + g
-            g = momentum_buffer[i]
-        param[i] = param[i] - lr * g
-
-
-def sgd_step_numba(
-    param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray, step: int,
-    lr: float, momentum: float, weight_decay: float,
-) -> None:
-    """Numba tier of :func:`sgd_step_reference` (``param`` and ``momentum_buffer`` C-contiguous)."""
-    _sgd_kernel(
-        param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), momentum_buffer.reshape(-1),
-        step == 1, float(lr), float(momentum), float(weight_decay),
-    )
-
-
-# --------------------------------------------------------------------------- Adam update (the op)
-
-
-def adam_step_reference(
-    param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, step: int,
-    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-) -> None:
-    """One Adam update of ``param``, ``exp_avg`` and ``exp_avg_sq`` in place; NumPy tier.
-
-    PyTorch's ``torch.optim.Adam`` (``amsgrad=False``), with ``t = step``::
-
-        g = grad + weight_decay * param                     (L2 penalty, not AdamW's decoupled decay)
-        m = beta1 * m + (1 - beta1) * g                     (exp_avg)
-        v = beta2 * v + (1 - beta2) * g^2                   (exp_avg_sq)
-        step_size = lr / (1 - beta1^t)
-        denom = sqrt(v) / sqrt(1 - beta2^t) + eps           (eps outside the square root)
-        param = param - step_size * m / denom
-
-    which is ``param - lr * m_hat / (sqrt(v_hat) + eps)`` with the bias-corrected moments
-    ``m_hat = m / (1 - beta1^t)`` and ``v_hat = v / (1 - beta2^t)``, written in PyTorch's order.
-
-    Args:
-        param, grad, exp_avg, exp_avg_sq: arrays of one shape and dtype; ``grad`` is only read.
-        step: the number of this update, 1 for the first (the moments start at zero).
-    """
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    exp_avg *= beta1
-    exp_avg += (1 - beta1) * grad
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * grad * grad
-    step_size = lr / (1 - beta1**step)
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-    param -= step_size * exp_avg / denom
-
-
-@njit(cache=True)
-def _adam_kernel(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, weight_decay, step_size,
-                 bias_correction2_sqrt):
-    for i in range(param.size):
-        g = np.float64(grad[i])
-        if weight_decay != 0.0:
-            g = g + weight_decay * param[i]
-        exp_avg[i] = exp_avg[i] * beta1 + (1.0 - beta1) * g
-        exp_avg_sq[i] = exp_avg_sq[i] * beta2 + (1.0 - beta2) * g * g
-        denom = math.sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps
-        param[i] = param[i] - step_size * exp_avg[i] / denom
-
-
-def adam_step_numba(
-    param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, step: int,
-    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-) -> None:
-    """Numba tier of :func:`adam_step_reference` (``param`` and the moments C-contiguous)."""
-    step_size = lr / (1 - beta1**step)
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    _adam_kernel(
-        param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), exp_avg.reshape(-1),
-        exp_avg_sq.reshape(-1), float(beta1), float(beta2), float(eps), float(weight_decay),
-        float(step_size), float(bias_correction2_sqrt),
-    )
-
-
-def sgd_step_cuda(param, grad, momentum_buffer, step: int, lr: float, momentum: float, weight_decay: float) -> None:
-    """numba.cuda tier of :func:`sgd_step_reference`, for device arrays (``tinysr/ops/cuda/optim.py``)."""
-    cuda_tier("optim").sgd_step(param, grad, momentum_buffer, step, lr, momentum, weight_decay)
-
-
-def adam_step_cuda(param, grad, exp_avg, exp_avg_sq, step: int, lr: float, beta1: float, beta2: float, eps: float,
-                   weight_decay: float) -> None:
-    """numba.cuda tier of :func:`adam_step_reference`, for device arrays (``tinysr/ops/cuda/optim.py``)."""
-    cuda_tier("optim").adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
-
-
-_SGD_STEP = {"reference": sgd_step_reference, "numba": sgd_step_numba, "cuda": sgd_step_cuda}
-_ADAM_STEP = {"reference": adam_step_reference, "numba": adam_step_numba, "cuda": adam_step_cuda}
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -381,7 +243,7 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("momentum_buffer",))
             state["step"] += 1
-            update = _SGD_STEP[self._tier(p)]
+            update = tier_function(self._tier(p), "optim", "sgd_step")
             update(p.data, p.grad, state["momentum_buffer"], state["step"],
                    self.lr, self.momentum, self.weight_decay)
 
@@ -425,6 +287,6 @@ class Adam(Optimizer):
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("exp_avg", "exp_avg_sq"))
             state["step"] += 1
-            update = _ADAM_STEP[self._tier(p)]
+            update = tier_function(self._tier(p), "optim", "adam_step")
             update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
                    self.lr, beta1, beta2, self.eps, self.weight_decay)

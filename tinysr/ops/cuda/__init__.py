@@ -1,19 +1,20 @@
-"""The numba.cuda tier of every op: one file per op, beside the CPU file it mirrors.
+"""The numba.cuda tier of every op: one file per op, under the name of the op file it mirrors.
 
-``tinysr/ops/cuda/NAME.py`` has the same public functions as ``tinysr/ops/NAME.py``, with the
-same signatures, on numba.cuda device arrays::
+Two conventions, while the ops move from the first to the second (issue 11):
 
-    out, cache = NAME_forward(x, ...)            # x a device array; out and cache on the GPU
-    grads = NAME_backward(grad_output, cache)
+* ``activations``, ``losses``, ``optim``: ``NAME_forward_cuda`` / ``NAME_backward_cuda`` with the
+  arguments of ``NAME_forward_reference`` / ``NAME_backward_reference`` in ``tinysr/ops/NAME.py``,
+  which has already checked the arrays; their kernels are made from the scalar rules written
+  there (``maps.py``), so the CPU and GPU tiers share each rule.
+* ``conv2d``, ``batchnorm``, ``pixel_shuffle``, ``linear``, ``flatten``, ``add``: the public
+  functions of ``tinysr/ops/NAME.py`` with the same signatures, ``out, cache = NAME_forward(x, ...)``
+  and ``grads = NAME_backward(grad_output, cache)``, on device arrays, which they check themselves.
 
-You rarely call these directly: the functions of ``tinysr/ops/NAME.py`` hand a device array to
-them (``tinysr.device.is_device_array``). Read a CPU kernel first, then its CUDA kernel here:
-each kernel's docstring says how the CPU loop was mapped onto threads and blocks.
-
-Files: ``conv2d`` (tiled in shared memory), ``activations``, ``batchnorm``, ``pixel_shuffle``,
-``linear`` (a 1x1 convolution), ``flatten``, ``add``, ``losses``, ``optim`` (the SGD and Adam
-updates of ``tinysr/optim.py``), ``arrays`` (fill, ``+=``, copy, pad, crop on the GPU),
-``_common`` (block size, checks, the block-wide sum) and ``_simulator`` (two thread races of
+You rarely call these directly: ``tinysr/ops/NAME.py`` hands a device array to them
+(``tinysr.tiers.choose_tier``). Read the CPU tier first, then the CUDA one: each kernel's
+docstring says how the CPU loop was mapped onto threads and blocks. Also here: ``arrays`` (fill,
+``+=``, copy, pad, crop on the GPU), ``_common`` (block size, checks, the block-wide sum), ``maps``
+(elementwise and summed kernels from a scalar rule) and ``_simulator`` (two thread races of
 numba's CUDA simulator, mended when it runs). Importing any of them imports numba.cuda;
 nothing in the CPU tiers imports this package.
 """
