@@ -17,11 +17,10 @@ is a bug (a wrong padding, a stride), and broadcasting would hide it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype
 from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["add_backward", "add_forward"]
 
@@ -41,42 +40,6 @@ def add_forward_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def add_backward_reference(grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """NumPy tier: ``(grad_output, grad_output)``, two copies."""
     return grad_output.copy(), grad_output.copy()
-
-
-# --------------------------------------------------------------------------- Numba tier
-
-
-@njit(cache=True, parallel=True)
-def _add_kernel(a, b, out):
-    # flat arrays; each element is its own output
-    for i in prange(a.size):
-        out[i] = a[i] + b[i]
-
-
-@njit(cache=True, parallel=True)
-def _copy_twice_kernel(source, first, second):
-    for i in prange(source.size):
-        first[i] = source[i]
-        second[i] = source[i]
-
-
-def add_forward_numba(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`add_forward_reference` (arrays contiguous)."""
-    out = np.empty_like(a)
-    _add_kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
-    return out
-
-
-def add_backward_numba(grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Numba tier of :func:`add_backward_reference` (``grad_output`` contiguous)."""
-    grad_a = np.empty_like(grad_output)
-    grad_b = np.empty_like(grad_output)
-    _copy_twice_kernel(grad_output.reshape(-1), grad_a.reshape(-1), grad_b.reshape(-1))
-    return grad_a, grad_b
-
-
-_FORWARD = {"reference": add_forward_reference, "numba": add_forward_numba}
-_BACKWARD = {"reference": add_backward_reference, "numba": add_backward_numba}
 
 
 # --------------------------------------------------------------------------- public API
@@ -102,7 +65,7 @@ def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str | None = None) -> 
         raise ValueError(
             f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}"
         )
-    forward = _FORWARD[tier_name]
+    forward = tier_function(tier_name, "add", "add_forward")
     return forward(np.ascontiguousarray(a), np.ascontiguousarray(b)), (a.shape, a.dtype)
 
 
@@ -119,5 +82,5 @@ def add_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match a, got dtype {grad_output.dtype}")
-    backward = _BACKWARD[tier_name]
+    backward = tier_function(tier_name, "add", "add_backward")
     return backward(np.ascontiguousarray(grad_output))

@@ -40,11 +40,10 @@ import math
 import numbers
 
 import numpy as np
-from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype, check_shape
 from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
 
@@ -56,7 +55,7 @@ def _per_channel(a: np.ndarray) -> np.ndarray:
     return a.reshape(1, -1, 1, 1)
 
 
-def _eval_statistics(running_mean: np.ndarray, running_var: np.ndarray, eps: float):
+def eval_statistics(running_mean: np.ndarray, running_var: np.ndarray, eps: float):
     mean = running_mean.astype(np.float64)
     var = running_var.astype(np.float64)
     return mean, var, 1.0 / np.sqrt(var + eps)
@@ -84,7 +83,7 @@ def batch_norm2d_forward_reference(
         var = ((x - _per_channel(mean)) ** 2).mean(axis=(0, 2, 3))
         inv_std = 1.0 / np.sqrt(var + eps)
     else:
-        mean, var, inv_std = _eval_statistics(running_mean, running_var, eps)
+        mean, var, inv_std = eval_statistics(running_mean, running_var, eps)
     x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
     out = _per_channel(weight) * x_hat + _per_channel(bias)
     return out.astype(x.dtype, copy=False), mean, var, inv_std
@@ -111,137 +110,6 @@ def batch_norm2d_backward_reference(
         grad_input = grad_output * _per_channel(weight * inv_std)
     dtype = x.dtype
     return grad_input.astype(dtype, copy=False), sum_g_xhat.astype(dtype), sum_g.astype(dtype)
-
-
-# --------------------------------------------------------------------------- Numba tier
-# x, out, grad arrays are seen as (N, C, S) with S = H * W; one channel per prange iteration,
-# so each iteration writes only its own channel's cells. A channel of an SRResNet batch
-# (16 x 24 x 24 float32 = 36 KB) stays in cache across the passes over it.
-# The sums may be reassociated (only that: no other fast-math licence), which lets LLVM keep
-# several partial sums in SIMD lanes instead of one serial chain of additions; the result is
-# still deterministic.
-_REASSOCIATE = {"reassoc"}
-
-
-@njit(cache=True, parallel=True, fastmath=_REASSOCIATE)
-def _batch_statistics_kernel(x, eps, mean, var, inv_std):
-    n_batch, channels, size = x.shape
-    m = n_batch * size
-    for c in prange(channels):
-        total = 0.0
-        for n in range(n_batch):
-            for s in range(size):
-                total += x[n, c, s]
-        mu = total / m
-        # Two passes (mean first, then squared deviations) avoid E[x^2] - E[x]^2 cancellation.
-        squares = 0.0
-        for n in range(n_batch):
-            for s in range(size):
-                d = x[n, c, s] - mu
-                squares += d * d
-        mean[c] = mu
-        var[c] = squares / m
-        inv_std[c] = 1.0 / math.sqrt(squares / m + eps)
-
-
-@njit(cache=True, parallel=True)
-def _normalize_kernel(x, weight, bias, mean, inv_std, out):
-    n_batch, channels, size = x.shape
-    for c in prange(channels):
-        mu = mean[c]
-        scale = weight[c] * inv_std[c]
-        shift = bias[c]
-        for n in range(n_batch):
-            for s in range(size):
-                out[n, c, s] = (x[n, c, s] - mu) * scale + shift
-
-
-@njit(cache=True, parallel=True, fastmath=_REASSOCIATE)
-def _backward_kernel(grad_output, x, weight, mean, inv_std, training, grad_input, grad_weight, grad_bias):
-    n_batch, channels, size = x.shape
-    m = n_batch * size
-    for c in prange(channels):
-        mu = mean[c]
-        istd = inv_std[c]
-        sum_g = 0.0
-        sum_g_xhat = 0.0
-        for n in range(n_batch):
-            for s in range(size):
-                g = grad_output[n, c, s]
-                sum_g += g
-                sum_g_xhat += g * ((x[n, c, s] - mu) * istd)
-        grad_bias[c] = sum_g
-        grad_weight[c] = sum_g_xhat
-        if training:
-            k = weight[c] * istd / m
-            for n in range(n_batch):
-                for s in range(size):
-                    x_hat = (x[n, c, s] - mu) * istd
-                    grad_input[n, c, s] = k * (m * grad_output[n, c, s] - sum_g - x_hat * sum_g_xhat)
-        else:
-            k = weight[c] * istd
-            for n in range(n_batch):
-                for s in range(size):
-                    grad_input[n, c, s] = k * grad_output[n, c, s]
-
-
-def _as_channels(a: np.ndarray) -> np.ndarray:
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-def batch_norm2d_forward_numba(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    running_mean: np.ndarray,
-    running_var: np.ndarray,
-    training: bool,
-    eps: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Numba tier of :func:`batch_norm2d_forward_reference` (``x`` contiguous)."""
-    channels = x.shape[1]
-    x3 = _as_channels(x)
-    if training:
-        mean = np.empty(channels)
-        var = np.empty(channels)
-        inv_std = np.empty(channels)
-        _batch_statistics_kernel(x3, float(eps), mean, var, inv_std)
-    else:
-        mean, var, inv_std = _eval_statistics(running_mean, running_var, eps)
-    out = np.empty_like(x)
-    _normalize_kernel(x3, weight.astype(np.float64), bias.astype(np.float64), mean, inv_std, _as_channels(out))
-    return out, mean, var, inv_std
-
-
-def batch_norm2d_backward_numba(
-    grad_output: np.ndarray,
-    x: np.ndarray,
-    weight: np.ndarray,
-    mean: np.ndarray,
-    inv_std: np.ndarray,
-    training: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Numba tier of :func:`batch_norm2d_backward_reference` (arrays contiguous)."""
-    channels = x.shape[1]
-    grad_input = np.empty_like(x)
-    grad_weight = np.empty(channels, dtype=x.dtype)
-    grad_bias = np.empty(channels, dtype=x.dtype)
-    _backward_kernel(
-        _as_channels(grad_output),
-        _as_channels(x),
-        weight.astype(np.float64),
-        mean,
-        inv_std,
-        bool(training),
-        _as_channels(grad_input),
-        grad_weight,
-        grad_bias,
-    )
-    return grad_input, grad_weight, grad_bias
-
-
-_FORWARD = {"reference": batch_norm2d_forward_reference, "numba": batch_norm2d_forward_numba}
-_BACKWARD = {"reference": batch_norm2d_backward_reference, "numba": batch_norm2d_backward_numba}
 
 
 # --------------------------------------------------------------------------- public API
@@ -315,7 +183,7 @@ def batch_norm2d_forward(
                 raise ValueError(f"{layer}: {name} is updated in place in training mode, got a read-only array")
 
     x = np.ascontiguousarray(x)
-    out, mean, var, inv_std = _FORWARD[tier_name](
+    out, mean, var, inv_std = tier_function(tier_name, "batchnorm", "batch_norm2d_forward")(
         x, weight, bias, running_mean, running_var, training, eps
     )
     if training:
@@ -344,4 +212,5 @@ def batch_norm2d_backward(
     if grad_output.shape != x.shape:
         raise ValueError(f"batch_norm2d: expected grad_output of shape {x.shape}, got {grad_output.shape}")
     grad_output = np.ascontiguousarray(grad_output)
-    return _BACKWARD[tier_name](grad_output, x, weight, mean, inv_std, training)
+    backward = tier_function(tier_name, "batchnorm", "batch_norm2d_backward")
+    return backward(grad_output, x, weight, mean, inv_std, training)

@@ -21,11 +21,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
 
 from tinysr._validation import check_float_array
 from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["flatten_backward", "flatten_forward"]
 
@@ -45,37 +44,6 @@ def flatten_forward_reference(x: np.ndarray) -> np.ndarray:
 def flatten_backward_reference(grad_output: np.ndarray, in_shape: tuple) -> np.ndarray:
     """NumPy tier: reshape the gradient back to ``in_shape``, copied."""
     return grad_output.reshape(in_shape).copy()
-
-
-# --------------------------------------------------------------------------- Numba tier
-
-
-@njit(cache=True, parallel=True)
-def _copy_kernel(source, out):
-    # source and out are flat; every element is its own output, so any split between threads is safe
-    for i in prange(source.size):
-        out[i] = source[i]
-
-
-def _copy_reshaped(a: np.ndarray, shape: tuple) -> np.ndarray:
-    """Copy the contiguous array ``a`` into a new array of ``shape`` (same number of elements)."""
-    out = np.empty(shape, dtype=a.dtype)
-    _copy_kernel(a.reshape(-1), out.reshape(-1))
-    return out
-
-
-def flatten_forward_numba(x: np.ndarray) -> np.ndarray:
-    """Numba tier of :func:`flatten_forward_reference` (``x`` contiguous)."""
-    return _copy_reshaped(x, (x.shape[0], math.prod(x.shape[1:])))
-
-
-def flatten_backward_numba(grad_output: np.ndarray, in_shape: tuple) -> np.ndarray:
-    """Numba tier of :func:`flatten_backward_reference` (``grad_output`` contiguous)."""
-    return _copy_reshaped(grad_output, in_shape)
-
-
-_FORWARD = {"reference": flatten_forward_reference, "numba": flatten_forward_numba}
-_BACKWARD = {"reference": flatten_backward_reference, "numba": flatten_backward_numba}
 
 
 # --------------------------------------------------------------------------- public API
@@ -98,7 +66,7 @@ def flatten_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.nd
     check_float_array(x, name="x", layer=_OP)
     if x.ndim < 2:
         raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
-    forward = _FORWARD[tier_name]
+    forward = tier_function(tier_name, "flatten", "flatten_forward")
     return forward(np.ascontiguousarray(x)), (x.shape, x.dtype)
 
 
@@ -114,5 +82,5 @@ def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | No
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
-    backward = _BACKWARD[tier_name]
+    backward = tier_function(tier_name, "flatten", "flatten_backward")
     return backward(np.ascontiguousarray(grad_output), in_shape)

@@ -17,18 +17,18 @@ Backward. Each ``weight[o, i]`` meets ``x[n, i]`` once per sample, each ``x[n, i
     grad_weight = G.T @ x             (out_features, in_features)
     grad_bias   = G.sum(axis=0)       (out_features,)
 
-Both tiers are matrix products: the reference tier writes them with ``@``, the Numba tier calls
-``np.dot`` (BLAS) inside ``@njit`` and sums the bias gradient in a plain loop.
+Both tiers are matrix products: the reference tier writes them with ``@``, the Numba tier
+(``tinysr/ops/cpu/linear.py``) calls ``np.dot`` (BLAS) inside ``@njit`` and sums the bias
+gradient in a plain loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_same_dtype
 from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["linear_backward", "linear_forward"]
 
@@ -56,57 +56,6 @@ def linear_backward_reference(
     grad_weight = grad_output.T @ x
     grad_bias = grad_output.sum(axis=0) if has_bias else None
     return grad_input, grad_weight, grad_bias
-
-
-# --------------------------------------------------------------------------- Numba tier
-
-
-@njit(cache=True)
-def _matmul_kernel(a, b):
-    # np.dot inside nopython code calls BLAS (through scipy), the fastest way to multiply.
-    return np.dot(a, b)
-
-
-@njit(cache=True, parallel=True)
-def _add_bias_kernel(out, bias):
-    # rows are independent outputs, so they can be split between threads
-    n_batch, features = out.shape
-    for n in prange(n_batch):
-        for o in range(features):
-            out[n, o] += bias[o]
-
-
-@njit(cache=True)
-def _sum_rows_kernel(grad_output):
-    # sample by sample, so that each row is read contiguously
-    n_batch, features = grad_output.shape
-    total = np.zeros(features, dtype=grad_output.dtype)
-    for n in range(n_batch):
-        for o in range(features):
-            total[o] += grad_output[n, o]
-    return total
-
-
-def linear_forward_numba(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """Numba tier of :func:`linear_forward_reference` (arrays contiguous)."""
-    out = _matmul_kernel(x, weight.T)
-    if bias is not None:
-        _add_bias_kernel(out, bias)
-    return out
-
-
-def linear_backward_numba(
-    grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, has_bias: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Numba tier of :func:`linear_backward_reference`."""
-    grad_input = _matmul_kernel(grad_output, weight)
-    grad_weight = _matmul_kernel(grad_output.T, x)
-    grad_bias = _sum_rows_kernel(grad_output) if has_bias else None
-    return grad_input, grad_weight, grad_bias
-
-
-_FORWARD = {"reference": linear_forward_reference, "numba": linear_forward_numba}
-_BACKWARD = {"reference": linear_backward_reference, "numba": linear_backward_numba}
 
 
 # --------------------------------------------------------------------------- public API
@@ -145,7 +94,7 @@ def linear_forward(
             f"{_OP}: expected bias of shape ({weight.shape[0]},) to match weight {weight.shape}, "
             f"got bias {bias.shape}"
         )
-    forward = _FORWARD[tier_name]
+    forward = tier_function(tier_name, "linear", "linear_forward")
     x = np.ascontiguousarray(x)
     weight = np.ascontiguousarray(weight)
     if bias is not None:
@@ -177,5 +126,5 @@ def linear_backward(
         raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
     if grad_output.dtype != x.dtype:
         raise TypeError(f"{_OP}: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}")
-    backward = _BACKWARD[tier_name]
+    backward = tier_function(tier_name, "linear", "linear_backward")
     return backward(np.ascontiguousarray(grad_output), x, weight, has_bias)

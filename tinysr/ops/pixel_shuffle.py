@@ -23,11 +23,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
 
 from tinysr._validation import check_float_array, check_grad_output, check_positive_int
 from tinysr.device import cuda_tier
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = [
     "pixel_shuffle_backward",
@@ -76,80 +75,6 @@ def pixel_unshuffle_backward_reference(grad_output: np.ndarray, downscale_factor
     return pixel_shuffle_forward_reference(grad_output, downscale_factor)
 
 
-# --------------------------------------------------------------------------- Numba tier
-
-
-@njit(cache=True, parallel=True)
-def _shuffle_kernel(x, r, out):
-    # out (N, C, H * r, W * r), x (N, C * r * r, H, W); one (n, c) plane of out per iteration,
-    # and each output row is written left to right.
-    n_batch, c_out, out_height, out_width = out.shape
-    height = out_height // r
-    width = out_width // r
-    for plane in prange(n_batch * c_out):
-        n = plane // c_out
-        c = plane % c_out
-        for h in range(height):
-            for i in range(r):
-                for w in range(width):
-                    for j in range(r):
-                        out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]
-
-
-@njit(cache=True, parallel=True)
-def _unshuffle_kernel(x, r, out):
-    # x (N, C, H * r, W * r), out (N, C * r * r, H, W); one (n, c) plane of x per iteration,
-    # which owns the r * r output channels c * r * r ... c * r * r + r * r - 1.
-    n_batch, channels, in_height, in_width = x.shape
-    height = in_height // r
-    width = in_width // r
-    for plane in prange(n_batch * channels):
-        n = plane // channels
-        c = plane % channels
-        for h in range(height):
-            for i in range(r):
-                for w in range(width):
-                    for j in range(r):
-                        out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
-
-
-def pixel_shuffle_forward_numba(x: np.ndarray, upscale_factor: int) -> np.ndarray:
-    """Numba tier of :func:`pixel_shuffle_forward_reference` (``x`` contiguous)."""
-    r = upscale_factor
-    n_batch, channels, height, width = x.shape
-    out = np.empty((n_batch, channels // (r * r), height * r, width * r), dtype=x.dtype)
-    _shuffle_kernel(x, r, out)
-    return out
-
-
-def pixel_unshuffle_forward_numba(x: np.ndarray, downscale_factor: int) -> np.ndarray:
-    """Numba tier of :func:`pixel_unshuffle_forward_reference` (``x`` contiguous)."""
-    r = downscale_factor
-    n_batch, channels, height, width = x.shape
-    out = np.empty((n_batch, channels * r * r, height // r, width // r), dtype=x.dtype)
-    _unshuffle_kernel(x, r, out)
-    return out
-
-
-def pixel_shuffle_backward_numba(grad_output: np.ndarray, upscale_factor: int) -> np.ndarray:
-    """Numba tier of :func:`pixel_shuffle_backward_reference`."""
-    return pixel_unshuffle_forward_numba(grad_output, upscale_factor)
-
-
-def pixel_unshuffle_backward_numba(grad_output: np.ndarray, downscale_factor: int) -> np.ndarray:
-    """Numba tier of :func:`pixel_unshuffle_backward_reference`."""
-    return pixel_shuffle_forward_numba(grad_output, downscale_factor)
-
-
-_SHUFFLE_FORWARD = {"reference": pixel_shuffle_forward_reference, "numba": pixel_shuffle_forward_numba}
-_SHUFFLE_BACKWARD = {"reference": pixel_shuffle_backward_reference, "numba": pixel_shuffle_backward_numba}
-_UNSHUFFLE_FORWARD = {"reference": pixel_unshuffle_forward_reference, "numba": pixel_unshuffle_forward_numba}
-_UNSHUFFLE_BACKWARD = {
-    "reference": pixel_unshuffle_backward_reference,
-    "numba": pixel_unshuffle_backward_numba,
-}
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -192,7 +117,7 @@ def pixel_shuffle_forward(
             f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
             f"got x of shape {x.shape} with {channels} channels"
         )
-    out = _SHUFFLE_FORWARD[tier_name](_as_4d(x), r)
+    out = tier_function(tier_name, "pixel_shuffle", "pixel_shuffle_forward")(_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
@@ -204,7 +129,7 @@ def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: st
         return cuda_tier("pixel_shuffle").pixel_shuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
-    grad_input = _SHUFFLE_BACKWARD[tier_name](_as_4d(grad_output), r)
+    grad_input = tier_function(tier_name, "pixel_shuffle", "pixel_shuffle_backward")(_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)
 
 
@@ -233,7 +158,7 @@ def pixel_unshuffle_forward(
             f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
             f"got x of shape {x.shape}"
         )
-    out = _UNSHUFFLE_FORWARD[tier_name](_as_4d(x), r)
+    out = tier_function(tier_name, "pixel_shuffle", "pixel_unshuffle_forward")(_as_4d(x), r)
     out = out.reshape(batch + out.shape[1:])
     return out, (x.shape, out.shape, x.dtype, r)
 
@@ -245,5 +170,5 @@ def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: 
         return cuda_tier("pixel_shuffle").pixel_unshuffle_backward(grad_output, cache)
     in_shape, out_shape, dtype, r = cache
     grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
-    grad_input = _UNSHUFFLE_BACKWARD[tier_name](_as_4d(grad_output), r)
+    grad_input = tier_function(tier_name, "pixel_shuffle", "pixel_unshuffle_backward")(_as_4d(grad_output), r)
     return grad_input.reshape(in_shape)
