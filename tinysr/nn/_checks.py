@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinysr._validation import check_float_array
-from tinysr.device import cuda_tier, device_of, is_device_array
+from tinysr.device import device_of
 
 
 def check_layer_input(
@@ -21,10 +21,7 @@ def check_layer_input(
     parameters' device (a NumPy array, or a numba.cuda device array after ``layer.to("cuda")``).
     """
     name = repr(layer).split("\n")[0]
-    if is_device_array(x):
-        cuda_tier("_common").check_device_array(x, name="input", op=name, ndim=ndim)
-    else:
-        check_float_array(x, name="input", layer=name, ndim=ndim)
+    check_float_array(x, name="input", layer=name, ndim=ndim)  # a NumPy or a (C-contiguous) device array
     if channels is not None and (x.ndim < 2 or x.shape[1] != channels):
         raise ValueError(
             f"{name}: expected input with {channels} {axis1} at axis 1, got shape {x.shape}"
