@@ -81,53 +81,26 @@ def _bce_with_logits_grad_map(scale, prediction, target, grad_input):
         grad_input[i] = bce_with_logits_grad(prediction[i], target[i], scale)
 
 
-def mse_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of ``mse_loss_forward_reference``."""
-    return float(_mse_sum(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
+
+def _tier(op: str, sum_kernel, grad_kernel):
+    """The Numba tier of one loss: ``(NAME_forward_numba, NAME_backward_numba)`` from its two loops."""
+
+    def forward(prediction: np.ndarray, target: np.ndarray) -> float:
+        return float(sum_kernel(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
+
+    def backward(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+        grad_input = np.empty_like(prediction)
+        grad_kernel(grad_output / prediction.size, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
+        return grad_input
+
+    forward.__name__, backward.__name__ = f"{op}_forward_numba", f"{op}_backward_numba"
+    forward.__doc__ = f"Numba tier of ``{op}_forward_reference``."
+    backward.__doc__ = f"Numba tier of ``{op}_backward_reference``."
+    return forward, backward
 
 
-def mse_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of ``mse_loss_backward_reference``."""
-    grad_input = np.empty_like(prediction)
-    scale = grad_output / prediction.size
-    _mse_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
-
-
-def l1_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of ``l1_loss_forward_reference``."""
-    return float(_l1_sum(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
-
-
-def l1_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of ``l1_loss_backward_reference``."""
-    grad_input = np.empty_like(prediction)
-    scale = grad_output / prediction.size
-    _l1_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
-
-
-def bce_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of ``bce_loss_forward_reference``."""
-    return float(_bce_sum(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
-
-
-def bce_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of ``bce_loss_backward_reference``."""
-    grad_input = np.empty_like(prediction)
-    scale = grad_output / prediction.size
-    _bce_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
-
-
-def bce_with_logits_loss_forward_numba(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Numba tier of ``bce_with_logits_loss_forward_reference``."""
-    return float(_bce_with_logits_sum(prediction.reshape(-1), target.reshape(-1)) / prediction.size)
-
-
-def bce_with_logits_loss_backward_numba(grad_output: float, prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Numba tier of ``bce_with_logits_loss_backward_reference``."""
-    grad_input = np.empty_like(prediction)
-    scale = grad_output / prediction.size
-    _bce_with_logits_grad_map(scale, prediction.reshape(-1), target.reshape(-1), grad_input.reshape(-1))
-    return grad_input
+mse_loss_forward_numba, mse_loss_backward_numba = _tier("mse_loss", _mse_sum, _mse_grad_map)
+l1_loss_forward_numba, l1_loss_backward_numba = _tier("l1_loss", _l1_sum, _l1_grad_map)
+bce_loss_forward_numba, bce_loss_backward_numba = _tier("bce_loss", _bce_sum, _bce_grad_map)
+bce_with_logits_loss_forward_numba, bce_with_logits_loss_backward_numba = _tier(
+    "bce_with_logits_loss", _bce_with_logits_sum, _bce_with_logits_grad_map)

@@ -37,41 +37,23 @@ def count_outside_unit_interval_cuda(values) -> int:
     return int(_outside_unit_interval(values.ravel()))
 
 
-def mse_loss_forward_cuda(prediction, target) -> float:
-    """CUDA tier of ``mse_loss_forward_reference``."""
-    return _mean("mse", prediction, target)
+
+def _tier(op: str, rule: str):
+    """The CUDA tier of one loss: ``(NAME_forward_cuda, NAME_backward_cuda)`` from its two rules."""
+
+    def forward(prediction, target) -> float:
+        return _mean(rule, prediction, target)
+
+    def backward(grad_output: float, prediction, target):
+        return _gradient(rule, grad_output, prediction, target)
+
+    forward.__name__, backward.__name__ = f"{op}_forward_cuda", f"{op}_backward_cuda"
+    forward.__doc__ = f"CUDA tier of ``{op}_forward_reference``."
+    backward.__doc__ = f"CUDA tier of ``{op}_backward_reference``."
+    return forward, backward
 
 
-def mse_loss_backward_cuda(grad_output: float, prediction, target):
-    """CUDA tier of ``mse_loss_backward_reference``."""
-    return _gradient("mse", grad_output, prediction, target)
-
-
-def l1_loss_forward_cuda(prediction, target) -> float:
-    """CUDA tier of ``l1_loss_forward_reference``."""
-    return _mean("l1", prediction, target)
-
-
-def l1_loss_backward_cuda(grad_output: float, prediction, target):
-    """CUDA tier of ``l1_loss_backward_reference``."""
-    return _gradient("l1", grad_output, prediction, target)
-
-
-def bce_loss_forward_cuda(prediction, target) -> float:
-    """CUDA tier of ``bce_loss_forward_reference``."""
-    return _mean("bce", prediction, target)
-
-
-def bce_loss_backward_cuda(grad_output: float, prediction, target):
-    """CUDA tier of ``bce_loss_backward_reference``."""
-    return _gradient("bce", grad_output, prediction, target)
-
-
-def bce_with_logits_loss_forward_cuda(logits, target) -> float:
-    """CUDA tier of ``bce_with_logits_loss_forward_reference``."""
-    return _mean("bce_with_logits", logits, target)
-
-
-def bce_with_logits_loss_backward_cuda(grad_output: float, logits, target):
-    """CUDA tier of ``bce_with_logits_loss_backward_reference``."""
-    return _gradient("bce_with_logits", grad_output, logits, target)
+mse_loss_forward_cuda, mse_loss_backward_cuda = _tier("mse_loss", "mse")
+l1_loss_forward_cuda, l1_loss_backward_cuda = _tier("l1_loss", "l1")
+bce_loss_forward_cuda, bce_loss_backward_cuda = _tier("bce_loss", "bce")
+bce_with_logits_loss_forward_cuda, bce_with_logits_loss_backward_cuda = _tier("bce_with_logits_loss", "bce_with_logits")
