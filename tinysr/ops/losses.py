@@ -237,12 +237,19 @@ def _check_grad_output(grad_output, op: str) -> float:
     return float(grad_output)
 
 
-def _forward(op: str, prediction, target, backend: str | None, prediction_name: str = "prediction"):
+def _check_probabilities(prediction, target) -> None:
+    """BCE's inputs are probabilities: every element of both in [0, 1]."""
+    _check_in_unit_interval(prediction, "prediction", "bce_loss",
+                            " (probabilities; for raw scores use bce_with_logits_loss)")
+    _check_in_unit_interval(target, "target", "bce_loss")
+
+
+def _forward(op: str, prediction, target, backend: str | None, prediction_name: str = "prediction",
+             check_values=None):
+    """Check the pair (and, with ``check_values(prediction, target)``, their values), run the tier: (loss, cache)."""
     prediction, target = _check_pair(prediction, target, op, prediction_name)
-    if op == "bce_loss":
-        _check_in_unit_interval(prediction, "prediction", op,
-                                " (probabilities; for raw scores use bce_with_logits_loss)")
-        _check_in_unit_interval(target, "target", op)
+    if check_values is not None:
+        check_values(prediction, target)
     loss = tier_function(choose_tier(prediction, backend, op), "losses", f"{op}_forward")(prediction, target)
     return loss, (prediction, target)
 
@@ -322,7 +329,7 @@ def bce_loss_forward(
     Raises:
         ValueError: an element of ``prediction`` or ``target`` outside [0, 1] (or NaN).
     """
-    return _forward("bce_loss", prediction, target, backend)
+    return _forward("bce_loss", prediction, target, backend, check_values=_check_probabilities)
 
 
 def bce_loss_backward(grad_output: float, cache: tuple, *, backend: str | None = None) -> np.ndarray:

@@ -19,20 +19,23 @@ from pathlib import Path
 
 
 def drop_stale_caches(ops_folder: Path, cache_folder: Path) -> list[Path]:
-    """Delete the Numba cache files ``cache_folder/NAME.*.nbi|nbc`` older than ``ops_folder/NAME.py``; return them."""
+    """Delete the Numba cache files ``cache_folder/NAME.*.nbi|nbc`` older than ``ops_folder/NAME.py``; return them.
+
+    One listing of the cache folder and one ``stat`` per cache file: this runs at every import.
+    """
     dropped = []
     if not cache_folder.is_dir():
         return dropped
-    for rules_file in ops_folder.glob("*.py"):
-        edited = rules_file.stat().st_mtime
-        for cached in [*cache_folder.glob(f"{rules_file.stem}.*.nbi"), *cache_folder.glob(f"{rules_file.stem}.*.nbc")]:
-            try:
-                if cached.stat().st_mtime < edited:
-                    cached.unlink()
-                    dropped.append(cached)
-            except OSError:  # a read-only install, or another process got there first
-                pass
+    for cached in cache_folder.iterdir():
+        if cached.suffix not in (".nbi", ".nbc"):
+            continue
+        rules_file = ops_folder / (cached.name.split(".", 1)[0] + ".py")
+        try:
+            if rules_file.is_file() and cached.stat().st_mtime < rules_file.stat().st_mtime:
+                cached.unlink()
+                dropped.append(cached)
+        except OSError:  # a read-only install, or another process got there first
+            pass
     return dropped
-
 
 drop_stale_caches(Path(__file__).parent.parent, Path(__file__).parent / "__pycache__")

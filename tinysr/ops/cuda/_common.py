@@ -35,7 +35,8 @@ import math
 
 from numba import config, cuda
 
-from tinysr._validation import FLOAT_DTYPES
+from tinysr import _validation as validation
+from tinysr._validation import check_float_array
 
 #: True under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 when numba was imported)
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -71,35 +72,21 @@ def reduction_blocks(n: int) -> int:
 def check_device_array(x, *, name: str, op: str, ndim: int | None = None):
     """Return ``x`` if it is a C-contiguous float32/float64 device array (with ``ndim`` dimensions), else raise.
 
-    The CUDA tier's counterpart of ``tinysr._validation.check_float_array``: a NumPy array here
-    means that one argument was left on the host.
+    A NumPy array here means that one argument was left on the host; the rest is
+    ``tinysr._validation.check_float_array``, the one check of both devices.
     """
     if not getattr(x, "__cuda_ndarray__", False):
         raise TypeError(
             f"{op}: expected {name} on the GPU (a numba.cuda device array) like the other inputs, "
             f"got {type(x).__name__}; move it with tinysr.to_device({name}, 'cuda')"
         )
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: expected {name} with dtype float32 or float64, got dtype {x.dtype}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{op}: expected {name} with {ndim} dimensions, got {x.ndim} dimensions with shape {x.shape}")
-    if not x.is_c_contiguous():
-        raise ValueError(
-            f"{op}: expected a C-contiguous device array for {name}, got a strided view of shape {x.shape} "
-            "(a slice of a device array); copy it into a fresh array first"
-        )
-    return x
+    return check_float_array(x, name=name, layer=op, ndim=ndim)
 
 
 def check_grad_output(grad_output, shape: tuple, dtype, op: str):
     """The upstream gradient of a backward pass on the GPU: a device array with the output's shape and dtype."""
     check_device_array(grad_output, name="grad_output", op=op)
-    if grad_output.dtype != dtype:
-        raise TypeError(f"{op}: expected grad_output with dtype {dtype} to match the forward input, "
-                        f"got dtype {grad_output.dtype}")
-    if tuple(grad_output.shape) != tuple(shape):
-        raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
-    return grad_output
+    return validation.check_grad_output(grad_output, shape, dtype, op)
 
 
 def empty(shape, dtype):
