@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from tinysr import train as train_module
 from tinysr.checkpoint import load_checkpoint
 from tinysr.data import sample_images_dir
 from tinysr.train import TrainingDiverged, TrainingError, TrainingInterrupted, learning_rate, train
+from tinysr.train import loop as train_loop
 
 # small and quick: the 9-1-5 preset on 17x17 patches of the embedded images
 SMALL = {"preset": "9-1-5", "patch": 17, "batch_size": 4, "steps": 8, "checkpoint_every": 3, "val_every": 4}
@@ -60,7 +60,7 @@ def test_resume_with_more_steps_continues_a_constant_schedule_exactly(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    class NaNAfterFive(train_module.MSELoss):
+    class NaNAfterFive(train_loop.MSELoss):
         calls = 0
 
         def forward(self, prediction, target):
@@ -68,7 +68,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
             loss = super().forward(prediction, target)
             return float("nan") if NaNAfterFive.calls >= 5 else loss
 
-    monkeypatch.setattr(train_module, "MSELoss", NaNAfterFive)
+    monkeypatch.setattr(train_loop, "MSELoss", NaNAfterFive)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5 .*last good checkpoint .* is kept"):
         run(out)

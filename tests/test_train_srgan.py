@@ -140,8 +140,8 @@ def test_srgan_nan_stops_with_the_last_good_checkpoint(tmp_path, generator_file,
             raise gan_module.GANStepDiverged("the discriminator's loss became nan", {})
         return real_step(*args, **kwargs)
 
-    import tinysr.train as train_module
-    monkeypatch.setattr(train_module, "srgan_step", nan_after_three)
+    import tinysr.train.recipes as recipes
+    monkeypatch.setattr(recipes, "srgan_step", nan_after_three)
     out = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match=r"discriminator's loss became nan at step 3 .*last good checkpoint"):
         run(out, gan_settings(generator_file))
