@@ -14,6 +14,7 @@ from tinysr.losses import MSELoss
 from tinysr.models import SRCNN, SRResNet
 from tinysr.ops import conv2d as conv2d_module
 from tinysr.ops.activations import relu_forward
+from tinysr.ops.cpu import conv2d as cpu_conv2d
 from tinysr.optim import Adam
 from tinysr.tiers import choose_tier, current_tier
 
@@ -39,9 +40,9 @@ def test_a_whole_network_is_the_same_on_the_reference_and_numba_tiers(build, lr_
     rng = np.random.default_rng(1)
     x, y = rng.random(lr_shape), rng.random(hr_shape)
     ran = []  # which conv2d tier ran: the comparison means nothing if the block were ignored
-    for tier in ("reference", "numba"):
-        function = conv2d_module._BACKWARD[tier]
-        monkeypatch.setitem(conv2d_module._BACKWARD, tier, lambda *a, f=function, t=tier: ran.append(t) or f(*a))
+    for tier, module in (("reference", conv2d_module), ("numba", cpu_conv2d)):
+        function = getattr(module, f"conv2d_backward_{tier}")
+        monkeypatch.setattr(module, f"conv2d_backward_{tier}", lambda *a, f=function, t=tier: ran.append(t) or f(*a))
     results = {}
     for tier in ("reference", "numba"):
         ran.clear()
@@ -63,8 +64,9 @@ def test_a_whole_network_is_the_same_on_the_reference_and_numba_tiers(build, lr_
 
 def test_the_block_reaches_every_op_and_backend_wins_over_it(monkeypatch):
     calls = []
-    reference = conv2d_module._FORWARD["reference"]
-    monkeypatch.setitem(conv2d_module._FORWARD, "reference", lambda *a: calls.append("reference") or reference(*a))
+    reference = conv2d_module.conv2d_forward_reference
+    monkeypatch.setattr(conv2d_module, "conv2d_forward_reference",
+                        lambda *a: calls.append("reference") or reference(*a))
     model = SRCNN(channels=1, n1=4, n2=2, f1=3, f2=1, f3=3, rng=0)
     x = np.zeros((1, 1, 6, 6), np.float32)
     model.forward(x)

@@ -71,9 +71,8 @@ from tinysr.losses import MSELoss
 from tinysr.models import SRCNN
 from tinysr.ops import activations, conv2d
 from tinysr.ops.cpu import activations as cpu_activations
-from tinysr.ops.cuda import _common
+from tinysr.ops.cuda import _common, conv2d_tiles
 from tinysr.ops.cuda import activations as cuda_activations
-from tinysr.ops.cuda import conv2d as cuda_conv2d
 from tinysr.optim import Adam
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
@@ -318,12 +317,12 @@ assert table[-1, 0] == shown * (shown + 1) / 2
 
 # %%
 show_source(conv2d.conv2d_forward_reference, "CPU reference (NumPy): one einsum per kernel offset")
-show_source(cuda_conv2d.WIDE.forward, "GPU: one tile of out per block")
-show_source(inspect.getclosurevars(cuda_conv2d.WIDE.forward.py_func).nonlocals["multiply_tiles"],
+show_source(conv2d_tiles.WIDE.forward, "GPU: one tile of out per block")
+show_source(inspect.getclosurevars(conv2d_tiles.WIDE.forward.py_func).nonlocals["multiply_tiles"],
             "GPU: each thread's multiply-adds out of shared memory")
 
-gpu_tile = (64, 64)  # the WIDE tile on a GPU (tinysr/ops/cuda/conv2d.py); the simulator uses smaller ones
-for name, (rows, cols) in (("this run's WIDE tile", (cuda_conv2d.WIDE.rows, cuda_conv2d.WIDE.cols)),
+gpu_tile = (64, 64)  # the WIDE tile on a GPU (tinysr/ops/cuda/conv2d_tiles.py); the simulator uses smaller ones
+for name, (rows, cols) in (("this run's WIDE tile", (conv2d_tiles.WIDE.rows, conv2d_tiles.WIDE.cols)),
                            ("a GPU's WIDE tile", gpu_tile)):
     print(f"{name} {rows} x {cols}: {1 / rows + 1 / cols:.3f} reads from main memory per multiply-add "
           f"(a thread per output without tiles: 2, {2 / (1 / rows + 1 / cols):.0f} times more)")
@@ -340,7 +339,7 @@ print(f"SRResNet's 3x3 conv ({c_in} -> {c_out}, {n} x {hw}x{hw}): a {c_out} x {n
 x = rng.standard_normal((2, 3, 6, 7))
 weight = rng.standard_normal((5, 3, 3, 3))
 bias = rng.standard_normal(5)
-tiles = cuda_conv2d._tiles(weight.shape[0])  # NARROW for at most 8 rows (on a GPU), else WIDE
+tiles = conv2d_tiles.tiles_for(weight.shape[0])  # NARROW for at most 8 rows (on a GPU), else WIDE
 n_cols = x.shape[0] * x.shape[2] * x.shape[3]
 grid = tiles.grid(rows=weight.shape[0], cols=n_cols)
 print(f"tiles {tiles}, grid (column tiles, row tiles, depth splits) = {grid}")

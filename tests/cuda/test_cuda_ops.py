@@ -97,7 +97,7 @@ def test_conv2d_gradient_matches_finite_differences(x_shape, w_shape, stride, pa
 
 def _tile_edge_configs():
     """Rows and columns of each product one short of, equal to and one past a tile of the running config."""
-    from tinysr.ops.cuda.conv2d import NARROW, WIDE
+    from tinysr.ops.cuda.conv2d_tiles import NARROW, WIDE
 
     configs = []
     for rows in (NARROW.rows, NARROW.rows + 1, WIDE.rows + 1):
@@ -119,11 +119,11 @@ def test_conv2d_at_tile_edges(dtype, rtol):
 def test_conv2d_weight_gradient_split_between_blocks():
     # enough output pixels that the depth (N H_out W_out) of the weight gradient is split: at least
     # two of MIN_SPLIT (8 on the simulator, 256 on a GPU, where 3 x 9 x 7 pixels are one split)
-    from tinysr.ops.cuda import conv2d as cuda_conv2d
+    from tinysr.ops.cuda import conv2d_tiles
 
-    width = max(7, math.ceil((2 * cuda_conv2d.MIN_SPLIT + 1) / (3 * 9)))
+    width = max(7, math.ceil((2 * conv2d_tiles.MIN_SPLIT + 1) / (3 * 9)))
     config = (((3, 2, 9, width), (3, 2, 3, 3)), (1, 1), (1, 1), True, 3)
-    splits, _ = cuda_conv2d._splits(3 * 9 * width, 1, cuda_conv2d.WIDE.depth)
+    splits, _ = conv2d_tiles.depth_splits(3 * 9 * width, 1, conv2d_tiles.WIDE.depth)
     assert splits > 1
     got, want = _conv_both(config, np.float64)
     for name, g, w in zip(["out", "grad_input", "grad_weight", "grad_bias"], got, want):
@@ -132,13 +132,12 @@ def test_conv2d_weight_gradient_split_between_blocks():
 
 def test_conv2d_with_the_gpu_tiles(monkeypatch):
     """The tile shapes a GPU runs (64 x 64 and 8 x 256, 256 threads), across tile edges."""
-    from tinysr.ops.cuda import _common
-    from tinysr.ops.cuda import conv2d as cuda_conv2d
+    from tinysr.ops.cuda import _common, conv2d_tiles
 
     if not _common.SIMULATOR:
         pytest.skip("on a GPU every test runs with these tiles")
-    monkeypatch.setattr(cuda_conv2d, "WIDE", cuda_conv2d.Tiles(16, 16, 4, 4, 16))
-    monkeypatch.setattr(cuda_conv2d, "NARROW", cuda_conv2d.Tiles(2, 128, 4, 2, 16))
+    monkeypatch.setattr(conv2d_tiles, "WIDE", conv2d_tiles.Tiles(16, 16, 4, 4, 16))
+    monkeypatch.setattr(conv2d_tiles, "NARROW", conv2d_tiles.Tiles(2, 128, 4, 2, 16))
     # forward: 9 rows (wide), 65 columns (two column tiles); input gradient: 2 rows (narrow)
     config = (((1, 2, 5, 13), (9, 2, 3, 3)), (1, 1), (1, 1), True, 11)
     got, want = _conv_both(config, np.float32)

@@ -44,10 +44,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_same_dtype, check_shape, pair
-from tinysr.device import cuda_tier
+from tinysr._validation import (
+    check_float_array,
+    check_grad_output,
+    check_same_device,
+    check_same_dtype,
+    contiguous,
+    pair,
+)
 from tinysr.ops.cpu.conv2d import conv2d_backward_numba, conv2d_forward_numba
-from tinysr.tiers import choose_tier
+from tinysr.tiers import choose_tier, tier_function
 
 __all__ = [
     "conv2d_backward",
@@ -126,9 +132,6 @@ def conv2d_backward_reference(grad_output, cache) -> tuple[np.ndarray, np.ndarra
 
 # ----------------------------------------------------------------------------- public API
 
-_FORWARD = {"reference": conv2d_forward_reference, "numba": conv2d_forward_numba}
-_BACKWARD = {"reference": conv2d_backward_reference, "numba": conv2d_backward_numba}
-
 
 def conv2d_forward(
     x: np.ndarray,
@@ -149,38 +152,8 @@ def conv2d_forward(
     padding)`` (contiguous arrays, normalised pairs) is what ``conv2d_backward`` needs.
     """
     tier_name = choose_tier(x, backend, _LAYER)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
-        return cuda_tier("conv2d").conv2d_forward(x, weight, bias, stride, padding)
-    x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
-    weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
-    if bias is not None:
-        bias = check_float_array(bias, name="bias", layer=_LAYER, ndim=1)
-    check_same_dtype(_LAYER, x=x, weight=weight, bias=bias)
-    stride = pair(stride, name="stride", layer=_LAYER, minimum=1)
-    padding = pair(padding, name="padding", layer=_LAYER, minimum=0)
-    if x.size == 0 or weight.size == 0:
-        raise ValueError(f"{_LAYER}: expected non-empty x and weight, got x {x.shape} and weight {weight.shape}")
-    out_channels, in_channels, k_h, k_w = weight.shape
-    if in_channels != x.shape[1]:
-        raise ValueError(
-            f"{_LAYER}: expected weight with {x.shape[1]} input channels to match x of shape {x.shape}, "
-            f"got weight {weight.shape}"
-        )
-    if bias is not None and bias.shape != (out_channels,):
-        raise ValueError(
-            f"{_LAYER}: expected bias of shape ({out_channels},) to match weight {weight.shape}, "
-            f"got bias {bias.shape}"
-        )
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    if k_h > padded[0] or k_w > padded[1]:
-        raise ValueError(
-            f"{_LAYER}: expected a kernel no larger than the padded input {padded} "
-            f"(x {x.shape}, padding {padding}), got kernel ({k_h}, {k_w})"
-        )
-    forward = _FORWARD[tier_name]
-    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-    bias = None if bias is None else np.ascontiguousarray(bias)
-    out = forward(x, weight, bias, stride, padding)
+    x, weight, bias, stride, padding = _checked_inputs(x, weight, bias, stride, padding)
+    out = tier_function(tier_name, "conv2d", "conv2d_forward")(x, weight, bias, stride, padding)
     return out, (x, weight, bias is not None, stride, padding)
 
 
@@ -193,17 +166,45 @@ def conv2d_backward(
     grad_bias (C_out,) or None when the forward pass had no bias. Equations in the module docstring.
     """
     tier_name = choose_tier(cache[0], backend, _LAYER)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/conv2d.py
-        return cuda_tier("conv2d").conv2d_backward(grad_output, cache)
     x, weight, _, (sh, sw), (ph, pw) = cache
-    grad_output = check_float_array(grad_output, name="grad_output", layer=_LAYER, ndim=4)
-    check_same_dtype(_LAYER, x=x, grad_output=grad_output)
     expected = (
         x.shape[0],
         weight.shape[0],
         _output_size(x.shape[2], weight.shape[2], sh, ph),
         _output_size(x.shape[3], weight.shape[3], sw, pw),
     )
-    check_shape(grad_output, expected, name="grad_output", layer=_LAYER)
-    backward = _BACKWARD[tier_name]
-    return backward(np.ascontiguousarray(grad_output), cache)
+    grad_output = check_grad_output(grad_output, expected, x.dtype, _LAYER, like=x)
+    return tier_function(tier_name, "conv2d", "conv2d_backward")(grad_output, cache)
+
+
+def _checked_inputs(x, weight, bias, stride, padding) -> tuple:
+    """The forward pass's inputs checked (for every tier, host or GPU arrays), contiguous, pairs normalised."""
+    x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
+    weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
+    if bias is not None:
+        bias = check_float_array(bias, name="bias", layer=_LAYER, ndim=1)
+    check_same_device(_LAYER, x=x, weight=weight, bias=bias)
+    check_same_dtype(_LAYER, x=x, weight=weight, bias=bias)
+    stride = pair(stride, name="stride", layer=_LAYER, minimum=1)
+    padding = pair(padding, name="padding", layer=_LAYER, minimum=0)
+    if x.size == 0 or weight.size == 0:
+        raise ValueError(f"{_LAYER}: expected non-empty x and weight, got x {x.shape} and weight {weight.shape}")
+    out_channels, in_channels, k_h, k_w = weight.shape
+    if in_channels != x.shape[1]:
+        raise ValueError(
+            f"{_LAYER}: expected weight with {x.shape[1]} input channels to match x of shape {x.shape}, "
+            f"got weight {weight.shape}"
+        )
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise ValueError(
+            f"{_LAYER}: expected bias of shape ({out_channels},) to match weight {weight.shape}, "
+            f"got bias {bias.shape}"
+        )
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if k_h > padded[0] or k_w > padded[1]:
+        raise ValueError(
+            f"{_LAYER}: expected a kernel no larger than the padded input {padded} "
+            f"(x {x.shape}, padding {padding}), got kernel ({k_h}, {k_w})"
+        )
+    bias = None if bias is None else contiguous(bias)
+    return contiguous(x), contiguous(weight), bias, stride, padding

@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_same_dtype
-from tinysr.device import cuda_tier
+from tinysr._validation import check_float_array, check_grad_output, check_same_device, check_same_dtype, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["linear_backward", "linear_forward"]
 
 _OP = "linear"
-
-
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -77,29 +74,24 @@ def linear_forward(
         ``cache = (x, weight, has_bias)`` for :func:`linear_backward`.
     """
     tier_name = choose_tier(x, backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
-        return cuda_tier("linear").linear_forward(x, weight, bias)
     check_float_array(x, name="x", layer=_OP, ndim=2)
     check_float_array(weight, name="weight", layer=_OP, ndim=2)
     if bias is not None:
         check_float_array(bias, name="bias", layer=_OP, ndim=1)
+    check_same_device(_OP, x=x, weight=weight, bias=bias)
     check_same_dtype(_OP, x=x, weight=weight, bias=bias)
     if weight.shape[1] != x.shape[1]:
         raise ValueError(
             f"{_OP}: expected weight with {x.shape[1]} input features to match x of shape {x.shape}, "
             f"got weight {weight.shape}"
         )
-    if bias is not None and bias.shape != (weight.shape[0],):
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(
             f"{_OP}: expected bias of shape ({weight.shape[0]},) to match weight {weight.shape}, "
             f"got bias {bias.shape}"
         )
-    forward = tier_function(tier_name, "linear", "linear_forward")
-    x = np.ascontiguousarray(x)
-    weight = np.ascontiguousarray(weight)
-    if bias is not None:
-        bias = np.ascontiguousarray(bias)
-    out = forward(x, weight, bias)
+    x, weight, bias = contiguous(x), contiguous(weight), None if bias is None else contiguous(bias)
+    out = tier_function(tier_name, "linear", "linear_forward")(x, weight, bias)
     return out, (x, weight, bias is not None)
 
 
@@ -117,14 +109,6 @@ def linear_backward(
         or ``None`` when the forward pass had no bias.
     """
     tier_name = choose_tier(cache[0], backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/linear.py
-        return cuda_tier("linear").linear_backward(grad_output, cache)
     x, weight, has_bias = cache
-    check_float_array(grad_output, name="grad_output", layer=_OP)
-    expected = (x.shape[0], weight.shape[0])
-    if grad_output.shape != expected:
-        raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
-    if grad_output.dtype != x.dtype:
-        raise TypeError(f"{_OP}: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}")
-    backward = tier_function(tier_name, "linear", "linear_backward")
-    return backward(np.ascontiguousarray(grad_output), x, weight, has_bias)
+    grad_output = check_grad_output(grad_output, (x.shape[0], weight.shape[0]), x.dtype, _OP, like=x)
+    return tier_function(tier_name, "linear", "linear_backward")(grad_output, x, weight, has_bias)
