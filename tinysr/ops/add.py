@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_same_dtype
-from tinysr.device import cuda_tier
+from tinysr._validation import check_float_array, check_grad_output, check_same_device, check_same_dtype, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["add_backward", "add_forward"]
 
 _OP = "add"
-
-
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -56,17 +53,16 @@ def add_forward(a: np.ndarray, b: np.ndarray, *, backend: str | None = None) -> 
         ``(out, cache)``: ``out`` of the shape and dtype of ``a``; ``cache = (a.shape, a.dtype)``.
     """
     tier_name = choose_tier(a, backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
-        return cuda_tier("add").add_forward(a, b)
     check_float_array(a, name="a", layer=_OP)
     check_float_array(b, name="b", layer=_OP)
+    check_same_device(_OP, a=a, b=b)
     check_same_dtype(_OP, a=a, b=b)
-    if a.shape != b.shape:
+    if tuple(a.shape) != tuple(b.shape):
         raise ValueError(
             f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}"
         )
-    forward = tier_function(tier_name, "add", "add_forward")
-    return forward(np.ascontiguousarray(a), np.ascontiguousarray(b)), (a.shape, a.dtype)
+    out = tier_function(tier_name, "add", "add_forward")(contiguous(a), contiguous(b))
+    return out, (tuple(a.shape), a.dtype)
 
 
 def add_backward(
@@ -74,13 +70,6 @@ def add_backward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`add_forward`: ``(grad_a, grad_b) = (grad_output, grad_output)``, as copies."""
     tier_name = choose_tier(grad_output, backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/add.py
-        return cuda_tier("add").add_backward(grad_output, cache)
     shape, dtype = cache
-    check_float_array(grad_output, name="grad_output", layer=_OP)
-    if grad_output.shape != shape:
-        raise ValueError(f"{_OP}: expected grad_output of shape {shape} (the output's), got {grad_output.shape}")
-    if grad_output.dtype != dtype:
-        raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match a, got dtype {grad_output.dtype}")
-    backward = tier_function(tier_name, "add", "add_backward")
-    return backward(np.ascontiguousarray(grad_output))
+    grad_output = check_grad_output(grad_output, shape, dtype, _OP)
+    return tier_function(tier_name, "add", "add_backward")(grad_output)

@@ -41,13 +41,20 @@ import numbers
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_same_dtype, check_shape
-from tinysr.device import cuda_tier
+from tinysr._validation import (
+    check_float_array,
+    check_grad_output,
+    check_same_device,
+    check_same_dtype,
+    check_shape,
+    contiguous,
+)
+from tinysr.device import is_device_array
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
 
-
+_LAYER = "batch_norm2d"
 
 
 def _per_channel(a: np.ndarray) -> np.ndarray:
@@ -56,47 +63,46 @@ def _per_channel(a: np.ndarray) -> np.ndarray:
 
 
 def eval_statistics(running_mean: np.ndarray, running_var: np.ndarray, eps: float):
+    """Eval mode's statistics: the running buffers, in float64, and ``1 / sqrt(var + eps)``."""
     mean = running_mean.astype(np.float64)
     var = running_var.astype(np.float64)
     return mean, var, 1.0 / np.sqrt(var + eps)
 
 
+def update_running_statistics(running_mean, running_var, mean, var, m: int, momentum: float) -> None:
+    """PyTorch's rule, in place: ``running = (1 - momentum) running + momentum batch``, unbiased variance.
+
+    The running variance gets ``var * m / (m - 1)`` (``var`` is the batch's biased variance of
+    ``m = N H W`` values), so that it estimates the population's variance.
+    """
+    running_mean[...] = (1.0 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1.0 - momentum) * running_var + momentum * (var * m / (m - 1))
+
+
 # --------------------------------------------------------------------------- reference tier
 
 
-def batch_norm2d_forward_reference(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    running_mean: np.ndarray,
-    running_var: np.ndarray,
-    training: bool,
-    eps: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy tier. Returns ``(out, mean, var, inv_std)``, the statistics as float64 ``(C,)``.
+def batch_norm2d_forward_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, running_mean: np.ndarray,
+                                  running_var: np.ndarray, training: bool, momentum: float, eps: float) -> tuple:
+    """NumPy tier. Returns ``(out, mean, inv_std)``, the statistics as float64 ``(C,)``.
 
-    ``mean`` and ``var`` (biased) are the batch's in training and the buffers' in eval; the
-    buffers are only read here (the public function updates them).
+    ``mean`` and the (biased) variance are the batch's in training, which also updates the
+    running buffers in place, and the buffers' in eval.
     """
     if training:
         mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
         var = ((x - _per_channel(mean)) ** 2).mean(axis=(0, 2, 3))
         inv_std = 1.0 / np.sqrt(var + eps)
+        update_running_statistics(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
     else:
         mean, var, inv_std = eval_statistics(running_mean, running_var, eps)
     x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
     out = _per_channel(weight) * x_hat + _per_channel(bias)
-    return out.astype(x.dtype, copy=False), mean, var, inv_std
+    return out.astype(x.dtype, copy=False), mean, inv_std
 
 
-def batch_norm2d_backward_reference(
-    grad_output: np.ndarray,
-    x: np.ndarray,
-    weight: np.ndarray,
-    mean: np.ndarray,
-    inv_std: np.ndarray,
-    training: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batch_norm2d_backward_reference(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, mean: np.ndarray,
+                                   inv_std: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NumPy tier. Returns ``(grad_input, grad_weight, grad_bias)`` (see the module docstring)."""
     n_batch, _, height, width = x.shape
     m = n_batch * height * width
@@ -113,16 +119,6 @@ def batch_norm2d_backward_reference(
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def _check_real(value, *, name: str, low: float, high: float, low_inclusive: bool) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"batch_norm2d: expected {name} to be a real number, got {value!r}")
-    ok = (value >= low if low_inclusive else value > low) and value <= high
-    if not ok:
-        bracket = "[" if low_inclusive else "("
-        raise ValueError(f"batch_norm2d: expected {name} in {bracket}{low}, {high}], got {value}")
-    return float(value)
 
 
 def batch_norm2d_forward(
@@ -154,42 +150,12 @@ def batch_norm2d_forward(
         ``(out, cache)``: ``out`` of shape ``(N, C, H, W)``;
         ``cache = (x, weight, mean, inv_std, training)`` with float64 ``(C,)`` statistics.
     """
-    tier_name = choose_tier(x, backend, "batch_norm2d")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
-        return cuda_tier("batchnorm").batch_norm2d_forward(x, weight, bias, running_mean, running_var, training,
-                                                           momentum, eps)
-    layer = "batch_norm2d"
-    check_float_array(x, name="x", layer=layer, ndim=4)
-    channels = x.shape[1]
-    named = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
-    for name, a in named.items():
-        check_float_array(a, name=name, layer=layer, ndim=1)
-        check_shape(a, (channels,), name=f"{name} (one per channel of x {x.shape})", layer=layer)
-    check_same_dtype(layer, x=x, **named)
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{layer}: expected training to be a bool, got {training!r}")
-    training = bool(training)
-    momentum = _check_real(momentum, name="momentum", low=0.0, high=1.0, low_inclusive=True)
-    eps = _check_real(eps, name="eps", low=0.0, high=math.inf, low_inclusive=False)
-    n_batch, _, height, width = x.shape
-    m = n_batch * height * width
-    if training:
-        if m <= 1:
-            raise ValueError(
-                f"{layer}: expected more than 1 value per channel when training, got input of shape {x.shape}"
-            )
-        for name in ("running_mean", "running_var"):
-            if not named[name].flags.writeable:
-                raise ValueError(f"{layer}: {name} is updated in place in training mode, got a read-only array")
-
-    x = np.ascontiguousarray(x)
-    out, mean, var, inv_std = tier_function(tier_name, "batchnorm", "batch_norm2d_forward")(
-        x, weight, bias, running_mean, running_var, training, eps
+    tier_name = choose_tier(x, backend, _LAYER)
+    training, momentum, eps = _check_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+    x = contiguous(x)
+    out, mean, inv_std = tier_function(tier_name, "batchnorm", "batch_norm2d_forward")(
+        x, weight, bias, running_mean, running_var, training, momentum, eps
     )
-    if training:
-        # In place, so that a layer's buffers see the update (PyTorch's rule, unbiased variance).
-        running_mean[...] = (1.0 - momentum) * running_mean + momentum * mean
-        running_var[...] = (1.0 - momentum) * running_var + momentum * (var * m / (m - 1))
     return out, (x, weight, mean, inv_std, training)
 
 
@@ -200,17 +166,41 @@ def batch_norm2d_backward(
 
     Shapes ``(N, C, H, W)``, ``(C,)``, ``(C,)``; the training or eval rule is the one of the forward pass.
     """
-    tier_name = choose_tier(cache[0], backend, "batch_norm2d")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/batchnorm.py
-        return cuda_tier("batchnorm").batch_norm2d_backward(grad_output, cache)
+    tier_name = choose_tier(cache[0], backend, _LAYER)
     x, weight, mean, inv_std, training = cache
-    check_float_array(grad_output, name="grad_output", layer="batch_norm2d")
-    if grad_output.dtype != x.dtype:
-        raise TypeError(
-            f"batch_norm2d: expected grad_output with dtype {x.dtype} to match x, got dtype {grad_output.dtype}"
-        )
-    if grad_output.shape != x.shape:
-        raise ValueError(f"batch_norm2d: expected grad_output of shape {x.shape}, got {grad_output.shape}")
-    grad_output = np.ascontiguousarray(grad_output)
+    grad_output = check_grad_output(grad_output, x.shape, x.dtype, _LAYER, like=x)
     backward = tier_function(tier_name, "batchnorm", "batch_norm2d_backward")
     return backward(grad_output, x, weight, mean, inv_std, training)
+
+
+def _check_real(value, *, name: str, low: float, high: float, low_inclusive: bool) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_LAYER}: expected {name} to be a real number, got {value!r}")
+    ok = (value >= low if low_inclusive else value > low) and value <= high
+    if not ok:
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"{_LAYER}: expected {name} in {bracket}{low}, {high}], got {value}")
+    return float(value)
+
+
+def _check_forward(x, weight, bias, running_mean, running_var, training, momentum, eps) -> tuple:
+    """Check the forward pass's inputs (host or GPU arrays, every tier); return ``(training, momentum, eps)``."""
+    check_float_array(x, name="x", layer=_LAYER, ndim=4)
+    channels = x.shape[1]
+    named = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
+    for name, a in named.items():
+        check_float_array(a, name=name, layer=_LAYER, ndim=1)
+        check_shape(a, (channels,), name=f"{name} (one per channel of x {x.shape})", layer=_LAYER)
+    check_same_device(_LAYER, x=x, **named)
+    check_same_dtype(_LAYER, x=x, **named)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"{_LAYER}: expected training to be a bool, got {training!r}")
+    momentum = _check_real(momentum, name="momentum", low=0.0, high=1.0, low_inclusive=True)
+    eps = _check_real(eps, name="eps", low=0.0, high=math.inf, low_inclusive=False)
+    if training and x.size // channels <= 1:
+        raise ValueError(f"{_LAYER}: expected more than 1 value per channel when training, got input of shape "
+                         f"{x.shape}")
+    for name in ("running_mean", "running_var"):
+        if training and not is_device_array(named[name]) and not named[name].flags.writeable:
+            raise ValueError(f"{_LAYER}: {name} is updated in place in training mode, got a read-only array")
+    return bool(training), momentum, eps

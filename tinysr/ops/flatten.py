@@ -22,8 +22,7 @@ import math
 
 import numpy as np
 
-from tinysr._validation import check_float_array
-from tinysr.device import cuda_tier
+from tinysr._validation import check_float_array, check_grad_output, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["flatten_backward", "flatten_forward"]
@@ -61,26 +60,16 @@ def flatten_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.nd
         ``cache = (x.shape, x.dtype)``.
     """
     tier_name = choose_tier(x, backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
-        return cuda_tier("flatten").flatten_forward(x)
     check_float_array(x, name="x", layer=_OP)
     if x.ndim < 2:
         raise ValueError(f"{_OP}: expected x with at least 2 dimensions (N, *), got shape {x.shape}")
-    forward = tier_function(tier_name, "flatten", "flatten_forward")
-    return forward(np.ascontiguousarray(x)), (x.shape, x.dtype)
+    out = tier_function(tier_name, "flatten", "flatten_forward")(contiguous(x))
+    return out, (tuple(x.shape), x.dtype)
 
 
 def flatten_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`flatten_forward`: ``grad_output`` ``(N, prod(*))`` reshaped to ``x.shape``."""
     tier_name = choose_tier(grad_output, backend, _OP)
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/flatten.py
-        return cuda_tier("flatten").flatten_backward(grad_output, cache)
     in_shape, dtype = cache
-    check_float_array(grad_output, name="grad_output", layer=_OP)
-    expected = (in_shape[0], math.prod(in_shape[1:]))
-    if grad_output.shape != expected:
-        raise ValueError(f"{_OP}: expected grad_output of shape {expected} (the output's), got {grad_output.shape}")
-    if grad_output.dtype != dtype:
-        raise TypeError(f"{_OP}: expected grad_output with dtype {dtype} to match x, got dtype {grad_output.dtype}")
-    backward = tier_function(tier_name, "flatten", "flatten_backward")
-    return backward(np.ascontiguousarray(grad_output), in_shape)
+    grad_output = check_grad_output(grad_output, (in_shape[0], math.prod(in_shape[1:])), dtype, _OP)
+    return tier_function(tier_name, "flatten", "flatten_backward")(grad_output, in_shape)

@@ -24,8 +24,7 @@ import math
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_grad_output, check_positive_int
-from tinysr.device import cuda_tier
+from tinysr._validation import check_float_array, check_grad_output, check_positive_int, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = [
@@ -34,8 +33,6 @@ __all__ = [
     "pixel_unshuffle_backward",
     "pixel_unshuffle_forward",
 ]
-
-
 
 
 # --------------------------------------------------------------------------- reference tier
@@ -78,20 +75,6 @@ def pixel_unshuffle_backward_reference(grad_output: np.ndarray, downscale_factor
 # --------------------------------------------------------------------------- public API
 
 
-def _check_input(x, factor, *, factor_name: str, op: str) -> tuple[np.ndarray, int]:
-    check_float_array(x, name="x", layer=op)
-    if x.ndim < 3:
-        raise ValueError(f"{op}: expected x with at least 3 dimensions (*, C, H, W), got shape {x.shape}")
-    return x, check_positive_int(factor, name=factor_name, layer=op)
-
-
-def _as_4d(a: np.ndarray) -> np.ndarray:
-    """Fold the leading batch dimensions into one: ``(*, C, H, W)`` -> ``(prod(*), C, H, W)``."""
-    return np.ascontiguousarray(a).reshape((math.prod(a.shape[:-3]), *a.shape[-3:]))
-
-
-
-
 def pixel_shuffle_forward(
     x: np.ndarray, upscale_factor: int, *, backend: str | None = None
 ) -> tuple[np.ndarray, tuple]:
@@ -106,31 +89,21 @@ def pixel_shuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C, H * r, W * r)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    tier_name = choose_tier(x, backend, "pixel_shuffle")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
-        return cuda_tier("pixel_shuffle").pixel_shuffle_forward(x, upscale_factor)
     op = "pixel_shuffle"
-    x, r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
-    batch, channels = x.shape[:-3], x.shape[-3]
+    tier_name = choose_tier(x, backend, op)
+    r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
+    channels = tuple(x.shape)[-3]
     if channels % (r * r) != 0:
         raise ValueError(
             f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
             f"got x of shape {x.shape} with {channels} channels"
         )
-    out = tier_function(tier_name, "pixel_shuffle", "pixel_shuffle_forward")(_as_4d(x), r)
-    out = out.reshape(batch + out.shape[1:])
-    return out, (x.shape, out.shape, x.dtype, r)
+    return _forward(tier_name, op, x, r)
 
 
 def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`pixel_shuffle_forward`: ``pixel_unshuffle(grad_output, r)``, shaped like ``x``."""
-    tier_name = choose_tier(grad_output, backend, "pixel_shuffle")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
-        return cuda_tier("pixel_shuffle").pixel_shuffle_backward(grad_output, cache)
-    in_shape, out_shape, dtype, r = cache
-    grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_shuffle")
-    grad_input = tier_function(tier_name, "pixel_shuffle", "pixel_shuffle_backward")(_as_4d(grad_output), r)
-    return grad_input.reshape(in_shape)
+    return _backward(choose_tier(grad_output, backend, "pixel_shuffle"), "pixel_shuffle", grad_output, cache)
 
 
 def pixel_unshuffle_forward(
@@ -147,28 +120,46 @@ def pixel_unshuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C * r * r, H, W)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    tier_name = choose_tier(x, backend, "pixel_unshuffle")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
-        return cuda_tier("pixel_shuffle").pixel_unshuffle_forward(x, downscale_factor)
     op = "pixel_unshuffle"
-    x, r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
-    batch, (height, width) = x.shape[:-3], x.shape[-2:]
+    tier_name = choose_tier(x, backend, op)
+    r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
+    height, width = tuple(x.shape)[-2:]
     if height % r != 0 or width % r != 0:
         raise ValueError(
             f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
             f"got x of shape {x.shape}"
         )
-    out = tier_function(tier_name, "pixel_shuffle", "pixel_unshuffle_forward")(_as_4d(x), r)
-    out = out.reshape(batch + out.shape[1:])
-    return out, (x.shape, out.shape, x.dtype, r)
+    return _forward(tier_name, op, x, r)
 
 
 def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
     """Gradient of :func:`pixel_unshuffle_forward`: ``pixel_shuffle(grad_output, r)``, shaped like ``x``."""
-    tier_name = choose_tier(grad_output, backend, "pixel_unshuffle")
-    if tier_name == "cuda":  # on the GPU: the numba.cuda tier, tinysr/ops/cuda/pixel_shuffle.py
-        return cuda_tier("pixel_shuffle").pixel_unshuffle_backward(grad_output, cache)
+    return _backward(choose_tier(grad_output, backend, "pixel_unshuffle"), "pixel_unshuffle", grad_output, cache)
+
+
+def _check_input(x, factor, *, factor_name: str, op: str) -> int:
+    """Check x (host or GPU, at least 3 dimensions) and the factor, for every tier; return the factor."""
+    check_float_array(x, name="x", layer=op)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected x with at least 3 dimensions (*, C, H, W), got shape {x.shape}")
+    return check_positive_int(factor, name=factor_name, layer=op)
+
+
+def _as_4d(a):
+    """Fold the leading batch dimensions into one: ``(*, C, H, W)`` -> ``(prod(*), C, H, W)``."""
+    shape = tuple(a.shape)
+    return contiguous(a).reshape(math.prod(shape[:-3]), *shape[-3:])
+
+
+def _forward(tier_name: str, op: str, x, r: int) -> tuple:
+    """``op``'s forward tier on x seen as (N, C, H, W); returns ``(out, cache)`` with x's batch dimensions."""
+    out = tier_function(tier_name, "pixel_shuffle", f"{op}_forward")(_as_4d(x), r)
+    out = out.reshape(tuple(x.shape)[:-3] + tuple(out.shape)[1:])
+    return out, (tuple(x.shape), tuple(out.shape), x.dtype, r)
+
+
+def _backward(tier_name: str, op: str, grad_output, cache: tuple):
+    """``op``'s backward tier (the other rearrangement) on the checked grad_output, shaped like x."""
     in_shape, out_shape, dtype, r = cache
-    grad_output = check_grad_output(grad_output, out_shape, dtype, "pixel_unshuffle")
-    grad_input = tier_function(tier_name, "pixel_shuffle", "pixel_unshuffle_backward")(_as_4d(grad_output), r)
-    return grad_input.reshape(in_shape)
+    grad_output = check_grad_output(grad_output, out_shape, dtype, op)
+    return tier_function(tier_name, "pixel_shuffle", f"{op}_backward")(_as_4d(grad_output), r).reshape(in_shape)

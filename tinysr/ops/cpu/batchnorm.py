@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from tinysr.ops.batchnorm import eval_statistics
+from tinysr.ops.batchnorm import eval_statistics, update_running_statistics
 
 # x, out, grad arrays are seen as (N, C, S) with S = H * W; one channel per prange iteration,
 # so each iteration writes only its own channel's cells. A channel of an SRResNet batch
@@ -88,16 +88,9 @@ def _as_channels(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def batch_norm2d_forward_numba(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    running_mean: np.ndarray,
-    running_var: np.ndarray,
-    training: bool,
-    eps: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Numba tier of :func:`batch_norm2d_forward_reference` (``x`` contiguous)."""
+def batch_norm2d_forward_numba(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, running_mean: np.ndarray,
+                              running_var: np.ndarray, training: bool, momentum: float, eps: float) -> tuple:
+    """Numba tier of ``batch_norm2d_forward_reference`` (``x`` contiguous): ``(out, mean, inv_std)``."""
     channels = x.shape[1]
     x3 = _as_channels(x)
     if training:
@@ -105,21 +98,16 @@ def batch_norm2d_forward_numba(
         var = np.empty(channels)
         inv_std = np.empty(channels)
         _batch_statistics_kernel(x3, float(eps), mean, var, inv_std)
+        update_running_statistics(running_mean, running_var, mean, var, x.size // channels, momentum)
     else:
         mean, var, inv_std = eval_statistics(running_mean, running_var, eps)
     out = np.empty_like(x)
     _normalize_kernel(x3, weight.astype(np.float64), bias.astype(np.float64), mean, inv_std, _as_channels(out))
-    return out, mean, var, inv_std
+    return out, mean, inv_std
 
 
-def batch_norm2d_backward_numba(
-    grad_output: np.ndarray,
-    x: np.ndarray,
-    weight: np.ndarray,
-    mean: np.ndarray,
-    inv_std: np.ndarray,
-    training: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batch_norm2d_backward_numba(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, mean: np.ndarray,
+                               inv_std: np.ndarray, training: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Numba tier of :func:`batch_norm2d_backward_reference` (arrays contiguous)."""
     channels = x.shape[1]
     grad_input = np.empty_like(x)

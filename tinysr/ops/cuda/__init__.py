@@ -1,14 +1,11 @@
 """The numba.cuda tier of every op: one file per op, under the name of the op file it mirrors.
 
-Two conventions, while the ops move from the first to the second (issue 11):
-
-* ``activations``, ``losses``, ``optim``: ``NAME_forward_cuda`` / ``NAME_backward_cuda`` with the
-  arguments of ``NAME_forward_reference`` / ``NAME_backward_reference`` in ``tinysr/ops/NAME.py``,
-  which has already checked the arrays; their kernels are made from the scalar rules written
-  there (``maps.py``), so the CPU and GPU tiers share each rule.
-* ``conv2d``, ``batchnorm``, ``pixel_shuffle``, ``linear``, ``flatten``, ``add``: the public
-  functions of ``tinysr/ops/NAME.py`` with the same signatures, ``out, cache = NAME_forward(x, ...)``
-  and ``grads = NAME_backward(grad_output, cache)``, on device arrays, which they check themselves.
+Every op file here holds ``NAME_forward_cuda`` / ``NAME_backward_cuda`` with the arguments of
+``NAME_forward_reference`` / ``NAME_backward_reference`` in ``tinysr/ops/NAME.py``, which has
+already checked the arrays (one check for every tier) and picked this tier. The elementwise
+kernels of ``activations``, ``losses`` and ``optim`` are made from the scalar rules written there
+(``maps.py``), so the CPU and GPU tiers share each rule; the convolution's tiled matrix-product
+kernels are in ``conv2d_tiles.py``.
 
 You rarely call these directly: ``tinysr/ops/NAME.py`` hands a device array to them
 (``tinysr.tiers.choose_tier``). Read the CPU tier first, then the CUDA one: each kernel's

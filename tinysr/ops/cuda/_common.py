@@ -35,7 +35,6 @@ import math
 
 from numba import config, cuda
 
-from tinysr import _validation as validation
 from tinysr._validation import check_float_array
 
 #: True under numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 when numba was imported)
@@ -81,12 +80,6 @@ def check_device_array(x, *, name: str, op: str, ndim: int | None = None):
             f"got {type(x).__name__}; move it with tinysr.to_device({name}, 'cuda')"
         )
     return check_float_array(x, name=name, layer=op, ndim=ndim)
-
-
-def check_grad_output(grad_output, shape: tuple, dtype, op: str):
-    """The upstream gradient of a backward pass on the GPU: a device array with the output's shape and dtype."""
-    check_device_array(grad_output, name="grad_output", op=op)
-    return validation.check_grad_output(grad_output, shape, dtype, op)
 
 
 def empty(shape, dtype):

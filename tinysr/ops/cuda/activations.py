@@ -35,60 +35,54 @@ leaky_relu_grad = cuda.jit(device=True)(rules.leaky_relu_grad)
 prelu_slope_grad = cuda.jit(device=True)(rules.prelu_slope_grad)
 
 
+def _apply(kernel, *arrays, scalars=(), out=None):
+    """Run a rule's kernel over flat arrays into ``out`` (default: a fresh array shaped like the last input).
+
+    Scalars (a slope) are passed in the arrays' dtype, as the CPU tier does.
+    """
+    out = empty_like(arrays[-1]) if out is None else out
+    kernel(*(a.ravel() for a in arrays), *(arrays[-1].dtype.type(s) for s in scalars), out.ravel())
+    return out
+
+
 def relu_forward_cuda(x, out=None):
     """CUDA tier of ``relu_forward_reference`` (``out`` may be ``x`` itself)."""
-    out = empty_like(x) if out is None else out
-    _relu(x.ravel(), out.ravel())
-    return out
+    return _apply(_relu, x, out=out)
 
 
 def relu_backward_cuda(grad_output, x):
     """CUDA tier of ``relu_backward_reference``."""
-    grad_input = empty_like(x)
-    _relu_grad(grad_output.ravel(), x.ravel(), grad_input.ravel())
-    return grad_input
+    return _apply(_relu_grad, grad_output, x)
 
 
 def leaky_relu_forward_cuda(x, negative_slope: float):
     """CUDA tier of ``leaky_relu_forward_reference`` (the slope in x's dtype, as on the CPU)."""
-    out = empty_like(x)
-    _leaky_relu(x.ravel(), x.dtype.type(negative_slope), out.ravel())
-    return out
+    return _apply(_leaky_relu, x, scalars=(negative_slope,))
 
 
 def leaky_relu_backward_cuda(grad_output, x, negative_slope: float):
     """CUDA tier of ``leaky_relu_backward_reference``."""
-    grad_input = empty_like(x)
-    _leaky_relu_grad(grad_output.ravel(), x.ravel(), x.dtype.type(negative_slope), grad_input.ravel())
-    return grad_input
+    return _apply(_leaky_relu_grad, grad_output, x, scalars=(negative_slope,))
 
 
 def sigmoid_forward_cuda(x):
     """CUDA tier of ``sigmoid_forward_reference``."""
-    out = empty_like(x)
-    _sigmoid(x.ravel(), out.ravel())
-    return out
+    return _apply(_sigmoid, x)
 
 
 def sigmoid_backward_cuda(grad_output, out):
     """CUDA tier of ``sigmoid_backward_reference``."""
-    grad_input = empty_like(out)
-    _sigmoid_grad(grad_output.ravel(), out.ravel(), grad_input.ravel())
-    return grad_input
+    return _apply(_sigmoid_grad, grad_output, out)
 
 
 def tanh_forward_cuda(x):
     """CUDA tier of ``tanh_forward_reference``."""
-    out = empty_like(x)
-    _tanh(x.ravel(), out.ravel())
-    return out
+    return _apply(_tanh, x)
 
 
 def tanh_backward_cuda(grad_output, out):
     """CUDA tier of ``tanh_backward_reference``."""
-    grad_input = empty_like(out)
-    _tanh_grad(grad_output.ravel(), out.ravel(), grad_input.ravel())
-    return grad_input
+    return _apply(_tanh_grad, grad_output, out)
 
 
 # --------------------------------------------------------------------------- PReLU

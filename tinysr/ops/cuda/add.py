@@ -2,18 +2,16 @@
 
 The CPU kernel ``for i in prange(a.size): out[i] = a[i] + b[i]`` becomes one thread per element
 (a grid-stride loop, see ``_common``). The backward pass copies ``grad_output`` into two fresh arrays, one per
-branch, in one kernel.
+branch, in one kernel. The inputs were checked by ``tinysr.ops.add``.
 """
 
 from __future__ import annotations
 
 from numba import cuda
 
-from tinysr.ops.cuda._common import THREADS, blocks, check_device_array, check_grad_output, empty_like
+from tinysr.ops.cuda._common import THREADS, blocks, empty_like
 
-__all__ = ["add_backward", "add_forward"]
-
-_OP = "add"
+__all__ = ["add_backward_cuda", "add_forward_cuda"]
 
 
 @cuda.jit
@@ -29,24 +27,15 @@ def _copy_twice_kernel(source, first, second):
         second[i] = source[i]
 
 
-def add_forward(a, b) -> tuple:
-    """``out = a + b`` for device arrays of one shape and dtype (no broadcasting); ``cache = (a.shape, a.dtype)``."""
-    check_device_array(a, name="a", op=_OP)
-    check_device_array(b, name="b", op=_OP)
-    if a.dtype != b.dtype:
-        raise TypeError(f"{_OP}: expected all arrays to share one dtype (no silent casting), "
-                        f"got a: {a.dtype}, b: {b.dtype}")
-    if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"{_OP}: expected b of the same shape as a {a.shape} (no broadcasting), got b {b.shape}")
+def add_forward_cuda(a, b):
+    """``add_forward_reference`` for device arrays of one shape and dtype: ``a + b``."""
     out = empty_like(a)
     _add_kernel[blocks(a.size), THREADS](a.ravel(), b.ravel(), out.ravel())
-    return out, (tuple(a.shape), a.dtype)
+    return out
 
 
-def add_backward(grad_output, cache: tuple) -> tuple:
-    """``(grad_a, grad_b) = (grad_output, grad_output)``, two fresh device arrays."""
-    shape, dtype = cache
-    check_grad_output(grad_output, shape, dtype, _OP)
+def add_backward_cuda(grad_output) -> tuple:
+    """``add_backward_reference`` on the GPU: ``(grad_output, grad_output)``, two fresh device arrays."""
     grad_a, grad_b = empty_like(grad_output), empty_like(grad_output)
     _copy_twice_kernel[blocks(grad_output.size), THREADS](grad_output.ravel(), grad_a.ravel(), grad_b.ravel())
     return grad_a, grad_b

@@ -1,13 +1,14 @@
 """numba.cuda tier of ``tinysr/ops/batchnorm.py``: ``BatchNorm2d`` forward and backward on the GPU.
 
-The equations are in the CPU file. The CPU kernels give each channel to one ``prange``
-iteration, which walks over the channel's ``M = N * H * W`` values two or three times. Here:
+The equations are in ``tinysr/ops/batchnorm.py``, which checks the inputs. The CPU kernels give
+each channel to one ``prange`` iteration, which walks over the channel's ``M = N * H * W``
+values two or three times. Here:
 
 * sums over a channel (the batch mean and variance; ``sum g`` and ``sum g * x_hat`` in the
   backward pass) use one *block* per channel (``blockIdx.x = c``): its THREADS threads take the
   channel's values in turn (thread t: t, t + THREADS, ...) and ``block_sum`` adds their float64
   partial sums. Thread 0 then writes the channel's statistics, and in training updates the
-  running buffers in place, exactly as the CPU tier's public function does;
+  running buffers in place, with the rule of ``update_running_statistics``;
 * everything elementwise (normalising, the input gradient) uses one *thread* per element of
   ``x``, which reads the statistics of its channel ``c = (i // S) % C``.
 
@@ -21,20 +22,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from tinysr.ops.batchnorm import _check_real
-from tinysr.ops.cuda._common import (
-    THREADS,
-    block_sum,
-    blocks,
-    check_device_array,
-    check_grad_output,
-    empty,
-    empty_like,
-)
+from tinysr.ops.cuda._common import THREADS, block_sum, blocks, empty, empty_like
 
-__all__ = ["batch_norm2d_backward", "batch_norm2d_forward"]
-
-_LAYER = "batch_norm2d"
+__all__ = ["batch_norm2d_backward_cuda", "batch_norm2d_forward_cuda"]
 
 
 @cuda.jit
@@ -124,35 +114,14 @@ def _as_channels(a):
     return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
 
 
-def batch_norm2d_forward(x, weight, bias, running_mean, running_var, training: bool, momentum: float = 0.1,
-                         eps: float = 1e-5) -> tuple:
-    """Batch normalisation of an (N, C, H, W) device array; see ``tinysr.ops.batchnorm.batch_norm2d_forward``.
+def batch_norm2d_forward_cuda(x, weight, bias, running_mean, running_var, training: bool, momentum: float,
+                              eps: float) -> tuple:
+    """``tinysr.ops.batchnorm.batch_norm2d_forward_reference`` for device arrays: ``(out, mean, inv_std)``.
 
-    In training the running buffers (device arrays) are updated in place on the GPU.
-    Returns ``(out, cache)`` with ``cache = (x, weight, mean, inv_std, training)`` (float64 statistics).
+    x (N, C, H, W); weight, bias, running_mean, running_var (C,); in training the running buffers
+    are updated in place on the GPU. The statistics are float64 (C,) device arrays.
     """
-    check_device_array(x, name="x", op=_LAYER, ndim=4)
-    channels = x.shape[1]
-    named = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
-    for name, a in named.items():
-        check_device_array(a, name=name, op=_LAYER, ndim=1)
-        if tuple(a.shape) != (channels,):
-            raise ValueError(f"{_LAYER}: expected {name} (one per channel of x {x.shape}) of shape ({channels},), "
-                             f"got {a.shape}")
-        if a.dtype != x.dtype:
-            raise TypeError(f"{_LAYER}: expected all arrays to share one dtype (no silent casting), "
-                            f"got x: {x.dtype}, {name}: {a.dtype}")
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{_LAYER}: expected training to be a bool, got {training!r}")
-    training = bool(training)
-    momentum = _check_real(momentum, name="momentum", low=0.0, high=1.0, low_inclusive=True)
-    eps = _check_real(eps, name="eps", low=0.0, high=math.inf, low_inclusive=False)
-    n_batch, _, height, width = x.shape
-    if training and n_batch * height * width <= 1:
-        raise ValueError(
-            f"{_LAYER}: expected more than 1 value per channel when training, got input of shape {x.shape}"
-        )
-
+    _, channels, height, width = x.shape
     mean, var, inv_std = (empty(channels, np.float64) for _ in range(3))
     if training:
         _batch_statistics_kernel[channels, THREADS](_as_channels(x), eps, momentum, running_mean, running_var,
@@ -162,13 +131,14 @@ def batch_norm2d_forward(x, weight, bias, running_mean, running_var, training: b
     out = empty_like(x)
     _normalize_kernel[blocks(x.size), THREADS](x.ravel(), weight, bias, mean, inv_std, channels, height * width,
                                                out.ravel())
-    return out, (x, weight, mean, inv_std, training)
+    return out, mean, inv_std
 
 
-def batch_norm2d_backward(grad_output, cache: tuple) -> tuple:
-    """``(grad_input, grad_weight, grad_bias)`` on the GPU, the training or eval rule of the forward pass."""
-    x, weight, mean, inv_std, training = cache
-    check_grad_output(grad_output, x.shape, x.dtype, _LAYER)
+def batch_norm2d_backward_cuda(grad_output, x, weight, mean, inv_std, training: bool) -> tuple:
+    """``tinysr.ops.batchnorm.batch_norm2d_backward_reference`` on the GPU: ``(grad_input, grad_weight, grad_bias)``.
+
+    The training or eval rule of the forward pass; grad_output and x (N, C, H, W), the rest (C,).
+    """
     channels = x.shape[1]
     sum_g, sum_g_xhat = empty(channels, np.float64), empty(channels, np.float64)
     grad_weight, grad_bias = empty(channels, x.dtype), empty(channels, x.dtype)
