@@ -28,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tinysr`` argument parser: its ``upscale``, ``eval`` and ``train`` commands and their options."""
     parser = _Parser(prog="tinysr", description="Image super-resolution from scratch on NumPy and Numba.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -149,6 +150,7 @@ def _add_device_argument(parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``tinysr`` with ``argv`` (default: the command line); returns the exit status (0 on success)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":

@@ -39,9 +39,11 @@ class TensorCheck:
 
     @property
     def num_elements(self) -> int:
+        """How many elements of the tensor were compared."""
         return int(np.prod(self.shape, dtype=np.int64))
 
     def location(self) -> str:
+        """Where the largest error is, as an index tuple into the tensor."""
         return f"{self.name}[{', '.join(str(i) for i in self.worst_index)}]"
 
 
@@ -67,6 +69,7 @@ class GradcheckReport:
 
     @property
     def num_checked(self) -> int:
+        """How many elements were compared, over every tensor."""
         return sum(t.num_checked for t in self.tensors)
 
     def __str__(self) -> str:

@@ -113,6 +113,7 @@ class Optimizer:
             p.zero_grad()
 
     def step(self) -> None:
+        """Update every parameter from its ``.grad`` (each optimizer defines the rule)."""
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
     def _check_hyperparameters(self, **hyperparameters) -> dict:
@@ -240,6 +241,7 @@ class SGD(Optimizer):
         }
 
     def step(self) -> None:
+        """One SGD update of every parameter from its ``.grad`` (the rule is ``tinysr/ops/optim.py``)."""
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("momentum_buffer",))
             state["step"] += 1
@@ -283,6 +285,7 @@ class Adam(Optimizer):
         }
 
     def step(self) -> None:
+        """One Adam update of every parameter from its ``.grad`` (the rule is ``tinysr/ops/optim.py``)."""
         beta1, beta2 = self.betas
         for i, p in enumerate(self.params):
             state = self._prepare(i, p, ("exp_avg", "exp_avg_sq"))

@@ -71,6 +71,7 @@ class Discriminator(Module):
         self.config = {"name": "discriminator", "hr_size": int(hr_size), "num_features": f}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits ``(N, 1)`` for HR images ``x`` ``(N, 3, patch, patch)`` (sigmoid(logit): belief that x is real)."""
         if x.ndim != 4 or x.shape[1:] != (3, self.hr_size, self.hr_size):
             raise ValueError(
                 f"Discriminator: expected input (N, 3, {self.hr_size}, {self.hr_size}), got shape {x.shape}"
@@ -78,10 +79,13 @@ class Discriminator(Module):
         return self.classifier.forward(self.features.forward(x))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` ``(N, 3, patch, patch)`` from ``dL/dlogits`` ``(N, 1)``; fills every parameter's ``.grad``."""
         return self.features.backward(self.classifier.backward(grad_output))
 
     def num_parameters(self) -> int:
+        """The number of trainable weights (every element of every parameter)."""
         return sum(p.data.size for p in self.parameters())
 
     def extra_repr(self) -> str:
+        """The constructor's settings, for ``repr``."""
         return f"hr_size={self.hr_size}, num_features={self.config['num_features']}"

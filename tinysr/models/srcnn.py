@@ -85,19 +85,23 @@ class SRCNN(Module):
         return cls(channels, **PRESETS[name], dtype=dtype, rng=rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``conv1 -> ReLU -> conv2 -> ReLU -> conv3``: ``(N, C, H, W)`` (bicubic-upscaled) to the same shape."""
         x = self.relu1.forward(self.conv1.forward(x))
         x = self.relu2.forward(self.conv2.forward(x))
         return self.conv3.forward(x)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """The forward pass in reverse: ``dL/dx`` ``(N, C, H, W)`` from ``dL/dout``; fills every ``.grad``."""
         grad = self.conv3.backward(grad_output)
         grad = self.conv2.backward(self.relu2.backward(grad))
         return self.conv1.backward(self.relu1.backward(grad))
 
     def num_parameters(self) -> int:
+        """The number of trainable weights (every element of every parameter)."""
         return sum(p.data.size for p in self.parameters())
 
     def extra_repr(self) -> str:
+        """The network's configuration (filters and kernel sizes), for ``repr``."""
         return ", ".join(f"{key}={value}" for key, value in self.config.items() if key != "name")
 
     def __repr__(self) -> str:

@@ -110,12 +110,14 @@ class SRResNet(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """LR images ``(N, 3, h, w)`` to SR images ``(N, 3, scale h, scale w)``."""
         head = self.head.forward(x)
         trunk = self.trunk.forward(self.blocks.forward(head))
         summed, self._cache = add_forward(head, trunk)  # the long skip
         return self.tail.forward(self.upsample.forward(summed))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` ``(N, 3, h, w)`` from ``dL/dout`` ``(N, 3, scale h, scale w)``; fills every ``.grad``."""
         grad_sum = self.upsample.backward(self.tail.backward(grad_output))
         grad_skip, grad_trunk = add_backward(grad_sum, self._require_cache())
         # the gradient reaches head twice, along the long skip and through the blocks, and the two add
@@ -123,7 +125,9 @@ class SRResNet(Module):
         return self.head.backward(grad_head)
 
     def num_parameters(self) -> int:
+        """The number of trainable weights (every element of every parameter)."""
         return sum(p.data.size for p in self.parameters())
 
     def extra_repr(self) -> str:
+        """The network's configuration (scale, blocks, features), for ``repr``."""
         return ", ".join(f"{key}={value}" for key, value in self.config.items() if key != "name")

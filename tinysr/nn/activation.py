@@ -23,11 +23,13 @@ class ReLU(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``max(x, 0)``, shaped like ``x`` (``x`` itself with ``inplace=True``)."""
         check_layer_input(self, x)
         out, self._cache = ops.relu_forward(x, inplace=self.inplace)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output * [x > 0]``, shaped like ``x``."""
         return ops.relu_backward(grad_output, self._require_cache())
 
 
@@ -45,14 +47,17 @@ class LeakyReLU(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x if x > 0 else negative_slope * x``, shaped like ``x``."""
         check_layer_input(self, x)
         out, self._cache = ops.leaky_relu_forward(x, self.negative_slope)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output * (1 if x > 0 else negative_slope)``, shaped like ``x``."""
         return ops.leaky_relu_backward(grad_output, self._require_cache())
 
     def extra_repr(self) -> str:
+        """The slope, for ``repr``."""
         return f"negative_slope={self.negative_slope}"
 
 
@@ -70,17 +75,20 @@ class PReLU(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x if x > 0 else weight[c] * x`` for ``x`` ``(N, C, ...)``, shaped like ``x``."""
         channels = None if self.num_parameters == 1 else self.num_parameters
         check_layer_input(self, x, channels=channels)
         out, self._cache = ops.prelu_forward(x, self.weight.data)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` shaped like ``x``; adds ``sum of grad * x where x <= 0`` to ``weight.grad`` (C,) or (1,)."""
         grad_input, grad_weight = ops.prelu_backward(grad_output, self._require_cache())
         self.weight.accumulate_grad(grad_weight)
         return grad_input
 
     def extra_repr(self) -> str:
+        """The number of slopes, for ``repr``."""
         return f"num_parameters={self.num_parameters}"
 
 
@@ -91,11 +99,13 @@ class Sigmoid(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``1 / (1 + exp(-x))``, shaped like ``x``."""
         check_layer_input(self, x)
         out, self._cache = ops.sigmoid_forward(x)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output * out * (1 - out)``, shaped like ``x``."""
         return ops.sigmoid_backward(grad_output, self._require_cache())
 
 
@@ -106,9 +116,11 @@ class Tanh(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``tanh(x)``, shaped like ``x``."""
         check_layer_input(self, x)
         out, self._cache = ops.tanh_forward(x)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output * (1 - out**2)``, shaped like ``x``."""
         return ops.tanh_backward(grad_output, self._require_cache())

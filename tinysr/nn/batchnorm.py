@@ -40,6 +40,7 @@ class BatchNorm2d(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normalise ``x`` ``(N, C, H, W)`` per channel (batch statistics in training, running ones in eval)."""
         check_layer_input(self, x, ndim=4, channels=self.num_features)
         out, self._cache = batch_norm2d_forward(
             x,
@@ -56,10 +57,12 @@ class BatchNorm2d(Module):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` ``(N, C, H, W)``; adds to ``weight.grad`` and ``bias.grad`` ``(C,)``."""
         grad_input, grad_weight, grad_bias = batch_norm2d_backward(grad_output, self._require_cache())
         self.weight.accumulate_grad(grad_weight)
         self.bias.accumulate_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:
+        """Features, eps and momentum, for ``repr``."""
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -55,6 +55,7 @@ class Conv2d(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Convolve ``x`` ``(N, C_in, H, W)`` into ``(N, C_out, H_out, W_out)`` (``tinysr.ops.conv2d``)."""
         check_layer_input(self, x, ndim=4, channels=self.in_channels)
         bias = None if self.bias is None else self.bias.data
         extra_h, extra_w = self._extra_padding
@@ -64,6 +65,7 @@ class Conv2d(Module):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` ``(N, C_in, H, W)`` from ``dL/dout``; adds to ``weight.grad`` and ``bias.grad``."""
         grad_input, grad_weight, grad_bias = conv2d_backward(grad_output, self._require_cache())
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
@@ -74,6 +76,7 @@ class Conv2d(Module):
         return grad_input
 
     def extra_repr(self) -> str:
+        """Channels, kernel, stride and padding, for ``repr``."""
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self._extra_padding != (0, 0):
             text += ", padding='same'"

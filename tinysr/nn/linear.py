@@ -37,12 +37,14 @@ class Linear(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x @ weight.T + bias``: ``(N, in_features)`` to ``(N, out_features)``."""
         check_layer_input(self, x, ndim=2, channels=self.in_features, axis1="features")
         bias = None if self.bias is None else self.bias.data
         out, self._cache = linear_forward(x, self.weight.data, bias)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``G @ weight`` ``(N, in_features)``; adds ``G.T @ x`` to ``weight.grad``, ``G.sum(0)`` to ``bias.grad``."""
         grad_input, grad_weight, grad_bias = linear_backward(grad_output, self._require_cache())
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
@@ -50,6 +52,7 @@ class Linear(Module):
         return grad_input
 
     def extra_repr(self) -> str:
+        """Features and bias, for ``repr``."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -60,9 +63,11 @@ class Flatten(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``(N, *)`` to ``(N, prod(*))``, a copy in C order."""
         check_layer_input(self, x)
         out, self._cache = flatten_forward(x)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output`` ``(N, prod(*))`` reshaped back to the input's shape."""
         return flatten_backward(grad_output, self._require_cache())

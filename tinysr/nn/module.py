@@ -36,10 +36,12 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The dtype of ``data`` (``grad`` has the same)."""
         return self.data.dtype
 
     @property
@@ -48,6 +50,7 @@ class Parameter:
         return device_of(self.data)
 
     def zero_grad(self) -> None:
+        """Set ``grad`` to zeros (in place, on the parameter's device)."""
         fill(self.grad, 0)
 
     def accumulate_grad(self, gradient) -> None:
@@ -75,9 +78,11 @@ class Module:
 
     # -- the protocol ----------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """The layer's output for ``x``; keeps what ``backward`` needs. Every layer defines it."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``dL/dx`` from ``dL/dout`` (shaped like the output); adds to each parameter's ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_output)")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -104,15 +109,18 @@ class Module:
                 yield from value.named_parameters(prefix + name + ".")
 
     def parameters(self) -> list[Parameter]:
+        """Every ``Parameter`` of this module and its sub-modules, in a fixed order."""
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` of every buffer (e.g. BatchNorm's running statistics), dotted names."""
         for name in self._buffers:
             yield prefix + name, getattr(self, name)
         for child_name, child in self.named_children():
             yield from child.named_buffers(prefix + child_name + ".")
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to zeros."""
         for p in self.parameters():
             p.zero_grad()
 
@@ -228,6 +236,7 @@ class Module:
         return cache
 
     def extra_repr(self) -> str:
+        """What ``repr`` shows between the parentheses (empty by default)."""
         return ""
 
     def __repr__(self) -> str:
@@ -280,11 +289,13 @@ class Sequential(Module):
         return self.children()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Each layer's forward, in order."""
         for layer in self.children():
             x = layer.forward(x)
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Each layer's backward, in reverse order."""
         for layer in reversed(list(self.children())):
             grad_output = layer.backward(grad_output)
         return grad_output

@@ -21,14 +21,17 @@ class PixelShuffle(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``(N, C r^2, H, W)`` to ``(N, C, H r, W r)``."""
         check_layer_input(self, x, ndim=4)
         out, self._cache = ops.pixel_shuffle_forward(x, self.upscale_factor)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """The unshuffle of ``grad_output``: ``(N, C, H r, W r)`` to ``(N, C r^2, H, W)``."""
         return ops.pixel_shuffle_backward(grad_output, self._require_cache())
 
     def extra_repr(self) -> str:
+        """The factor, for ``repr``."""
         return f"upscale_factor={self.upscale_factor}"
 
 
@@ -42,12 +45,15 @@ class PixelUnshuffle(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``(N, C, H r, W r)`` to ``(N, C r^2, H, W)``."""
         check_layer_input(self, x, ndim=4)
         out, self._cache = ops.pixel_unshuffle_forward(x, self.downscale_factor)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """The shuffle of ``grad_output``: ``(N, C r^2, H, W)`` to ``(N, C, H r, W r)``."""
         return ops.pixel_unshuffle_backward(grad_output, self._require_cache())
 
     def extra_repr(self) -> str:
+        """The factor, for ``repr``."""
         return f"downscale_factor={self.downscale_factor}"

@@ -23,6 +23,7 @@ class Residual(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x + body(x)``, shaped like ``x`` (the body must keep the shape)."""
         body_out = self.body.forward(x)
         if body_out.shape != x.shape:
             raise ValueError(
@@ -32,6 +33,7 @@ class Residual(Module):
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """``grad_output + body.backward(grad_output)``: the skip path's gradient plus the body's."""
         grad_skip, grad_body = add_backward(grad_output, self._require_cache())
         grad_input, _ = add_forward(grad_skip, self.body.backward(grad_body))  # the two paths' gradients add
         return grad_input

@@ -59,6 +59,7 @@ class Run:
 
     @property
     def checkpoint_path(self) -> Path:
+        """``RUN_DIR/checkpoint.npz``."""
         return self.out / CHECKPOINT
 
     @property
@@ -71,6 +72,7 @@ class Run:
         return [self.optimizer] + ([self.discriminator_optimizer] if self.discriminator_optimizer else [])
 
     def set_updating(self, flag: bool) -> None:
+        """Mark that weights are (or are no longer) being changed."""
         self.updating = flag
 
     def save(self) -> None:
@@ -86,6 +88,7 @@ class Run:
         self.write_curves()
 
     def write_curves(self, note: str = "") -> None:
+        """Write ``curves.png`` (atomically); ``note`` is added to its title."""
         write_curves(self.out / CURVES, self.history, title=self.name + note, label=self.name.split()[0])
 
 

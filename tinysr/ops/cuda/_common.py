@@ -88,6 +88,7 @@ def empty(shape, dtype):
 
 
 def empty_like(x):
+    """An uninitialised device array with the shape and dtype of ``x``."""
     return cuda.device_array(x.shape, dtype=x.dtype)
 
 

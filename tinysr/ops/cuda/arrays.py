@@ -72,6 +72,7 @@ def zeros(shape, dtype):
 
 
 def zeros_like(x):
+    """A device array of zeros with the shape and dtype of ``x``."""
     return zeros(x.shape, x.dtype)
 
 
