@@ -89,16 +89,7 @@ def pixel_shuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C, H * r, W * r)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    op = "pixel_shuffle"
-    tier_name = choose_tier(x, backend, op)
-    r = _check_input(x, upscale_factor, factor_name="upscale_factor", op=op)
-    channels = tuple(x.shape)[-3]
-    if channels % (r * r) != 0:
-        raise ValueError(
-            f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
-            f"got x of shape {x.shape} with {channels} channels"
-        )
-    return _forward(tier_name, op, x, r)
+    return _forward("pixel_shuffle", x, upscale_factor, backend)
 
 
 def pixel_shuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
@@ -120,16 +111,7 @@ def pixel_unshuffle_forward(
     Returns:
         ``(out, cache)``: ``out`` of shape ``(*, C * r * r, H, W)``; ``cache = (x.shape, out.shape, dtype, r)``.
     """
-    op = "pixel_unshuffle"
-    tier_name = choose_tier(x, backend, op)
-    r = _check_input(x, downscale_factor, factor_name="downscale_factor", op=op)
-    height, width = tuple(x.shape)[-2:]
-    if height % r != 0 or width % r != 0:
-        raise ValueError(
-            f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
-            f"got x of shape {x.shape}"
-        )
-    return _forward(tier_name, op, x, r)
+    return _forward("pixel_unshuffle", x, downscale_factor, backend)
 
 
 def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None = None) -> np.ndarray:
@@ -137,12 +119,24 @@ def pixel_unshuffle_backward(grad_output: np.ndarray, cache: tuple, *, backend: 
     return _backward(choose_tier(grad_output, backend, "pixel_unshuffle"), "pixel_unshuffle", grad_output, cache)
 
 
-def _check_input(x, factor, *, factor_name: str, op: str) -> int:
-    """Check x (host or GPU, at least 3 dimensions) and the factor, for every tier; return the factor."""
+def _check_input(x, factor, op: str) -> int:
+    """Check x (host or GPU, at least 3 dimensions) and the factor r for every tier; return r.
+
+    Shuffle needs a channel count divisible by r * r, unshuffle a height and width divisible by r.
+    """
+    factor_name = "upscale_factor" if op == "pixel_shuffle" else "downscale_factor"
     check_float_array(x, name="x", layer=op)
     if x.ndim < 3:
         raise ValueError(f"{op}: expected x with at least 3 dimensions (*, C, H, W), got shape {x.shape}")
-    return check_positive_int(factor, name=factor_name, layer=op)
+    r = check_positive_int(factor, name=factor_name, layer=op)
+    channels, height, width = tuple(x.shape)[-3:]
+    if op == "pixel_shuffle" and channels % (r * r) != 0:
+        raise ValueError(f"{op}: expected the channel count of x to be divisible by upscale_factor**2 = {r * r}, "
+                         f"got x of shape {x.shape} with {channels} channels")
+    if op == "pixel_unshuffle" and (height % r != 0 or width % r != 0):
+        raise ValueError(f"{op}: expected the height and width of x to be divisible by downscale_factor = {r}, "
+                         f"got x of shape {x.shape}")
+    return r
 
 
 def _as_4d(a):
@@ -151,8 +145,10 @@ def _as_4d(a):
     return contiguous(a).reshape(math.prod(shape[:-3]), *shape[-3:])
 
 
-def _forward(tier_name: str, op: str, x, r: int) -> tuple:
-    """``op``'s forward tier on x seen as (N, C, H, W); returns ``(out, cache)`` with x's batch dimensions."""
+def _forward(op: str, x, factor, backend: str | None) -> tuple:
+    """Check, then run ``op``'s forward tier on x seen as (N, C, H, W); ``(out, cache)`` with x's batch dimensions."""
+    tier_name = choose_tier(x, backend, op)
+    r = _check_input(x, factor, op)
     out = tier_function(tier_name, "pixel_shuffle", f"{op}_forward")(_as_4d(x), r)
     out = out.reshape(tuple(x.shape)[:-3] + tuple(out.shape)[1:])
     return out, (tuple(x.shape), tuple(out.shape), x.dtype, r)

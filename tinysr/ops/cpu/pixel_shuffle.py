@@ -11,37 +11,23 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def _shuffle_kernel(x, r, out):
-    # out (N, C, H * r, W * r), x (N, C * r * r, H, W); one (n, c) plane of out per iteration,
-    # and each output row is written left to right.
-    n_batch, c_out, out_height, out_width = out.shape
-    height = out_height // r
-    width = out_width // r
-    for plane in prange(n_batch * c_out):
-        n = plane // c_out
-        c = plane % c_out
-        for h in range(height):
-            for i in range(r):
-                for w in range(width):
-                    for j in range(r):
-                        out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]
-
-
-@njit(cache=True, parallel=True)
-def _unshuffle_kernel(x, r, out):
-    # x (N, C, H * r, W * r), out (N, C * r * r, H, W); one (n, c) plane of x per iteration,
-    # which owns the r * r output channels c * r * r ... c * r * r + r * r - 1.
-    n_batch, channels, in_height, in_width = x.shape
-    height = in_height // r
-    width = in_width // r
+def _pairing_kernel(small, big, r, shuffle):
+    # The one pairing of positions behind both ops, with small (N, C * r * r, H, W) and big
+    # (N, C, H * r, W * r):  big[n, c, h * r + i, w * r + j]  <->  small[n, c * r * r + i * r + j, h, w].
+    # shuffle copies small into big, unshuffle big into small. One (n, c) plane of big per
+    # iteration (it owns the r * r channels c * r * r ... of small), each row of big in order.
+    n_batch, channels, big_height, big_width = big.shape
     for plane in prange(n_batch * channels):
         n = plane // channels
         c = plane % channels
-        for h in range(height):
+        for h in range(big_height // r):
             for i in range(r):
-                for w in range(width):
+                for w in range(big_width // r):
                     for j in range(r):
-                        out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
+                        if shuffle:
+                            big[n, c, h * r + i, w * r + j] = small[n, c * r * r + i * r + j, h, w]
+                        else:
+                            small[n, c * r * r + i * r + j, h, w] = big[n, c, h * r + i, w * r + j]
 
 
 def pixel_shuffle_forward_numba(x: np.ndarray, upscale_factor: int) -> np.ndarray:
@@ -49,7 +35,7 @@ def pixel_shuffle_forward_numba(x: np.ndarray, upscale_factor: int) -> np.ndarra
     r = upscale_factor
     n_batch, channels, height, width = x.shape
     out = np.empty((n_batch, channels // (r * r), height * r, width * r), dtype=x.dtype)
-    _shuffle_kernel(x, r, out)
+    _pairing_kernel(x, out, r, True)
     return out
 
 
@@ -58,7 +44,7 @@ def pixel_unshuffle_forward_numba(x: np.ndarray, downscale_factor: int) -> np.nd
     r = downscale_factor
     n_batch, channels, height, width = x.shape
     out = np.empty((n_batch, channels * r * r, height // r, width // r), dtype=x.dtype)
-    _unshuffle_kernel(x, r, out)
+    _pairing_kernel(out, x, r, False)
     return out
 
 

@@ -33,8 +33,11 @@ def _copy_kernel(source, target):
 
 
 @cuda.jit
-def _pad_kernel(x, out):
-    """out (N, C, H + extra_h, W + extra_w) = x with zeros below and to the right; one thread per element of out."""
+def _corner_kernel(x, out):
+    """out (N, C, h, w) = the top-left h x w corner of x, zeros where x ends; one thread per element of out.
+
+    With out larger than x it pads x below and to the right; with out smaller it crops x.
+    """
     _, channels, height, width = out.shape
     for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         col = i % width
@@ -44,17 +47,6 @@ def _pad_kernel(x, out):
         out[plane // channels, plane % channels, row, col] = (
             x[plane // channels, plane % channels, row, col] if inside else 0
         )
-
-
-@cuda.jit
-def _crop_kernel(x, out):
-    """out (N, C, h, w) = x[:, :, :h, :w]; one thread per element of out."""
-    _, channels, height, width = out.shape
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        col = i % width
-        row = (i // width) % height
-        plane = i // (width * height)
-        out[plane // channels, plane % channels, row, col] = x[plane // channels, plane % channels, row, col]
 
 
 def fill(x, value) -> None:
@@ -100,7 +92,7 @@ def pad_bottom_right(x, extra_h: int, extra_w: int):
     check_device_array(x, name="x", op="pad_bottom_right", ndim=4)
     n_images, channels, height, width = x.shape
     out = empty((n_images, channels, height + extra_h, width + extra_w), x.dtype)
-    _pad_kernel[blocks(out.size), THREADS](x, out)
+    _corner_kernel[blocks(out.size), THREADS](x, out)
     return out
 
 
@@ -109,5 +101,5 @@ def crop_bottom_right(x, extra_h: int, extra_w: int):
     check_device_array(x, name="x", op="crop_bottom_right", ndim=4)
     n_images, channels, height, width = x.shape
     out = empty((n_images, channels, height - extra_h, width - extra_w), x.dtype)
-    _crop_kernel[blocks(out.size), THREADS](x, out)
+    _corner_kernel[blocks(out.size), THREADS](x, out)
     return out

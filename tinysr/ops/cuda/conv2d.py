@@ -122,7 +122,8 @@ def conv2d_backward_cuda(grad_output, cache: tuple) -> tuple:
     _transpose_weight_kernel[blocks(weight.size), THREADS](weight, weight_t)
     tiles = tiles_for(in_channels)
     grid = tiles.grid(rows=in_channels, cols=n_images * height * width)
-    tiles.input_gradient[grid, tiles.block](grad_output, weight_t, sh, sw, ph, pw, k_h, k_w, grad_input)
+    tiles.input_gradient[grid, tiles.block](grad_output, weight_t, zeros(in_channels, x.dtype), sh, sw, ph, pw,
+                                            k_h, k_w, grad_input)
 
     depth = in_channels * k_h * k_w
     tiles = tiles_for(out_channels)

@@ -44,8 +44,11 @@ __all__ = ["MIN_SPLIT", "NARROW", "TARGET_BLOCKS", "WIDE", "Tiles", "depth_split
 
 
 def _tile_functions(TY: int, TX: int, RY: int, RX: int, TK: int):
-    """The device functions every tiled kernel of one tile shape calls (the shape is fixed at compile time)."""
-    TM, NT = TY * RY, TY * TX  # tile rows, threads per block
+    """The device functions every tiled kernel of one tile shape calls (the shape is fixed at compile time).
+
+    ``zero``, ``multiply_tiles`` and ``store`` work on a thread's RY x RX sums; ``load_rows`` and
+    ``split_depth`` fill a depth slice of the tiles (``_slice_functions``).
+    """
 
     @cuda.jit(device=True)
     def zero(acc):
@@ -70,6 +73,29 @@ def _tile_functions(TY: int, TX: int, RY: int, RX: int, TK: int):
                     acc[a, b] += a_values[a] * b_values[b]
 
     @cuda.jit(device=True)
+    def store(acc, r0, q0, n_rows, bias, out):
+        """out[n, r, y, x] = acc + bias[r] for this thread's outputs of the tile at rows r0, columns q0.
+
+        The tile's columns q are the pixels (n, y, x) of ``out`` (N, rows, H, W), in that order.
+        """
+        height, width = out.shape[2], out.shape[3]
+        pixels = height * width
+        n_cols = out.shape[0] * pixels
+        for a in range(RY):
+            r = r0 + cuda.threadIdx.y + a * TY
+            for b in range(RX):
+                q = q0 + cuda.threadIdx.x + b * TX
+                if r < n_rows and q < n_cols:
+                    n, p = q // pixels, q % pixels
+                    out[n, r, p // width, p % width] = acc[a, b] + bias[r]
+
+    return (zero, multiply_tiles, *_slice_functions(TY * RY, TY * TX, TK), store)
+
+
+def _slice_functions(TM: int, NT: int, TK: int):
+    """``load_rows`` and ``split_depth``, for tiles of TM rows, blocks of NT threads, slices of TK."""
+
+    @cuda.jit(device=True)
     def load_rows(matrix, n_rows, depth_total, r0, k0, t, a_tile):
         """a_tile[kk, rr] = matrix[r0 + rr, k0 + kk] (0 past the edges); neighbouring threads, neighbouring cells."""
         for e in range(t, TK * TM, NT):
@@ -84,11 +110,11 @@ def _tile_functions(TY: int, TX: int, RY: int, RX: int, TK: int):
             k = k0 + t
             first[t], tap_u[t], tap_v[t] = k // taps, (k % taps) // k_w, k % k_w
 
-    return zero, multiply_tiles, load_rows, split_depth
+    return load_rows, split_depth
 
 
 def _forward_kernel(TY: int, TX: int, RY: int, RX: int, TK: int):
-    zero, multiply_tiles, load_rows, split_depth = _tile_functions(TY, TX, RY, RX, TK)
+    zero, multiply_tiles, load_rows, split_depth, store = _tile_functions(TY, TX, RY, RX, TK)
     TM, TN, NT = TY * RY, TX * RX, TY * TX
 
     @cuda.jit
@@ -133,27 +159,21 @@ def _forward_kernel(TY: int, TX: int, RY: int, RX: int, TK: int):
             cuda.syncthreads()  # the tiles are complete
             multiply_tiles(a_tile, b_tile, acc)
             cuda.syncthreads()  # everyone is done with them before they are overwritten
-        for a in range(RY):
-            r = r0 + cuda.threadIdx.y + a * TY
-            for b in range(RX):
-                q = q0 + cuda.threadIdx.x + b * TX
-                if r < out_channels and q < n_cols:
-                    n, p = q // pixels, q % pixels
-                    out[n, r, p // w_out, p % w_out] = acc[a, b] + bias[r]
+        store(acc, r0, q0, out_channels, bias, out)
 
     return forward
 
 
 def _input_gradient_kernel(TY: int, TX: int, RY: int, RX: int, TK: int):
-    zero, multiply_tiles, load_rows, split_depth = _tile_functions(TY, TX, RY, RX, TK)
+    zero, multiply_tiles, load_rows, split_depth, store = _tile_functions(TY, TX, RY, RX, TK)
     TM, TN, NT = TY * RY, TX * RX, TY * TX
 
     @cuda.jit
-    def input_gradient(grad_output, weight_t, sh, sw, ph, pw, k_h, k_w, grad_input):
+    def input_gradient(grad_output, weight_t, zeros, sh, sw, ph, pw, k_h, k_w, grad_input):
         """Tile of grad_x[c, (n, y, x)] = sum_(o, u, v) weight[o, c, u, v] g_window[(o, u, v), (n, y, x)].
 
         weight_t is the weight rearranged as (C_in, C_out kH kW); grad_output (N, C_out, H_out,
-        W_out); grad_input (N, C_in, H, W).
+        W_out); grad_input (N, C_in, H, W); zeros (C_in,): there is no bias here, so ``store`` adds 0.
         """
         n_images, out_channels, h_out, w_out = grad_output.shape
         channels, height, width = grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]
@@ -196,19 +216,13 @@ def _input_gradient_kernel(TY: int, TX: int, RY: int, RX: int, TK: int):
             cuda.syncthreads()
             multiply_tiles(a_tile, b_tile, acc)
             cuda.syncthreads()
-        for a in range(RY):
-            r = r0 + cuda.threadIdx.y + a * TY
-            for b in range(RX):
-                q = q0 + cuda.threadIdx.x + b * TX
-                if r < channels and q < n_cols:
-                    n, p = q // pixels, q % pixels
-                    grad_input[n, r, p // width, p % width] = acc[a, b]
+        store(acc, r0, q0, channels, zeros, grad_input)
 
     return input_gradient
 
 
 def _weight_gradient_kernel(TY: int, TX: int, RY: int, RX: int, TK: int):
-    zero, multiply_tiles, _, _ = _tile_functions(TY, TX, RY, RX, TK)
+    zero, multiply_tiles, _, _, _ = _tile_functions(TY, TX, RY, RX, TK)
     TM, TN, NT = TY * RY, TX * RX, TY * TX
 
     @cuda.jit
