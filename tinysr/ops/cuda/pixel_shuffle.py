@@ -5,12 +5,13 @@ Both only move elements::
     shuffle:    out[n, c, h * r + i, w * r + j] = x[n, c * r * r + i * r + j, h, w]
     unshuffle:  out[n, c * r * r + i * r + j, h, w] = x[n, c, h * r + i, w * r + j]
 
-The CPU kernels loop over (n, c) planes in ``prange`` and over the pixels inside. Here there is
-one thread per element of ``out`` (a grid-stride loop): thread o splits its flat index into
-(n, c, row, col) of ``out``, works out where that element comes from in ``x``, and copies it.
-Consecutive threads write consecutive elements of ``out`` (coalesced writes); their reads from
-``x`` are scattered over ``r * r`` channels, which the cache absorbs. The backward of each is the
-other, applied to ``grad_output``. The inputs were checked, and any leading batch dimensions folded
+Both are one pairing of positions, copied one way or the other, as in the CPU tier. The CPU
+kernel loops over (n, c) planes of the big image in ``prange``; here there is one thread per
+element of the big image (a grid-stride loop): thread o splits its flat index into (n, c, row,
+col), works out the paired element of the small one, and copies. Consecutive threads touch
+consecutive elements of the big image (coalesced); their accesses to the small one are spread
+over ``r * r`` channels, which the cache absorbs. The backward of each is the other, applied to
+``grad_output``. The inputs were checked, and any leading batch dimensions folded
 into N, by ``tinysr.ops.pixel_shuffle``.
 """
 
@@ -29,30 +30,23 @@ __all__ = [
 
 
 @cuda.jit
-def _shuffle_kernel(x, r, out):
-    """out (N, C, H r, W r) from x (N, C r r, H, W); one thread per element of out."""
-    _, c_out, out_height, out_width = out.shape
-    for o in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        col = o % out_width
-        row = (o // out_width) % out_height
-        c = (o // (out_width * out_height)) % c_out
-        n = o // (out_width * out_height * c_out)
-        h, i = row // r, row % r
-        w, j = col // r, col % r
-        out[n, c, row, col] = x[n, c * r * r + i * r + j, h, w]
+def _pairing_kernel(small, big, r, shuffle):
+    """big[n, c, h r + i, w r + j] <-> small[n, c r r + i r + j, h, w]; one thread per element of big.
 
-
-@cuda.jit
-def _unshuffle_kernel(x, r, out):
-    """out (N, C r r, H, W) from x (N, C, H r, W r); one thread per element of out."""
-    _, c_out, height, width = out.shape
-    for o in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        w = o % width
-        h = (o // width) % height
-        k = (o // (width * height)) % c_out  # = c * r * r + i * r + j
-        n = o // (width * height * c_out)
-        c, i, j = k // (r * r), (k // r) % r, k % r
-        out[n, k, h, w] = x[n, c, h * r + i, w * r + j]
+    small is (N, C r r, H, W), big (N, C, H r, W r); shuffle copies small into big, unshuffle big
+    into small.
+    """
+    _, channels, big_height, big_width = big.shape
+    for o in range(cuda.grid(1), big.size, cuda.gridsize(1)):
+        col = o % big_width
+        row = (o // big_width) % big_height
+        c = (o // (big_width * big_height)) % channels
+        n = o // (big_width * big_height * channels)
+        k, h, w = c * r * r + (row % r) * r + col % r, row // r, col // r
+        if shuffle:
+            big[n, c, row, col] = small[n, k, h, w]
+        else:
+            small[n, k, h, w] = big[n, c, row, col]
 
 
 def pixel_shuffle_forward_cuda(x, upscale_factor: int):
@@ -60,7 +54,7 @@ def pixel_shuffle_forward_cuda(x, upscale_factor: int):
     r = upscale_factor
     n_batch, channels, height, width = x.shape
     out = empty((n_batch, channels // (r * r), height * r, width * r), x.dtype)
-    _shuffle_kernel[blocks(out.size), THREADS](x, r, out)
+    _pairing_kernel[blocks(out.size), THREADS](x, out, r, True)
     return out
 
 
@@ -69,7 +63,7 @@ def pixel_unshuffle_forward_cuda(x, downscale_factor: int):
     r = downscale_factor
     n_batch, channels, height, width = x.shape
     out = empty((n_batch, channels * r * r, height // r, width // r), x.dtype)
-    _unshuffle_kernel[blocks(out.size), THREADS](x, r, out)
+    _pairing_kernel[blocks(x.size), THREADS](out, x, r, False)
     return out
 
 
