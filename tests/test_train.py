@@ -123,3 +123,32 @@ def test_a_short_real_run_learns_and_writes_its_files(tmp_path):
     assert (tmp_path / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timing = summary["timing"]
     assert timing["steps"] == 40 and timing["compute"] > 0 and timing["bookkeeping"] >= 0
+
+
+def test_a_new_network_is_one_recipe(tmp_path, monkeypatch):
+    """Adding a network to ``tinysr train`` is adding a Recipe: the loop, checkpoints and resume need nothing else."""
+    from tinysr.models import SRResNet
+    from tinysr.train import RECIPES, Recipe, check_settings
+
+    tiny = Recipe(
+        name="tiny",
+        defaults={"width": 4, "channels": "rgb", "scale": 2, "steps": 4, "batch_size": 2, "patch": 16,
+                  "lr": 1e-3, "lr_min": 1e-5},
+        scales=(2,),
+        input_mode="lr",
+        build=lambda s: (SRResNet(s["scale"], 1, s["width"], rng=np.random.default_rng(s["seed"])), None),
+        describe=lambda s, model: f"tiny {s['width']} x{s['scale']}",
+    )
+    monkeypatch.setitem(RECIPES, "tiny", tiny)
+    quiet = {"progress": False, "log": lambda line: None}
+    straight = train({"model": "tiny", "width": 3, "checkpoint_every": 2}, tmp_path / "straight", **quiet)
+    assert straight["step"] == 4 and np.isfinite(straight["loss"])
+    assert load_checkpoint(tmp_path / "straight" / "checkpoint.npz")["config"]["width"] == 3
+    with pytest.raises(TrainingInterrupted):
+        train({"model": "tiny", "width": 3}, tmp_path / "split", callback=stop_at(2), **quiet)
+    train({}, tmp_path / "split", resume=True, **quiet)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    with pytest.raises(TrainingError, match="--width does not apply to srcnn"):
+        check_settings({"model": "srcnn", "width": 4})
+    with pytest.raises(TrainingError, match="unsupported scale 3 for tiny"):
+        check_settings({"model": "tiny", "scale": 3})

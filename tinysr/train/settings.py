@@ -27,6 +27,7 @@ __all__ = [
     "SETTINGS",
     "check_settings",
     "defaults",
+    "known_settings",
     "learning_rate",
     "resumed_settings",
 ]
@@ -41,12 +42,19 @@ COMMON_DEFAULTS: dict = {
     "val_every": 1000,
     "checkpoint_every": 1000,
 }
+
+
+def known_settings() -> tuple[str, ...]:
+    """Every setting any network takes: the common ones, then each recipe's own (the CLI offers them all)."""
+    return tuple(dict.fromkeys([*COMMON_DEFAULTS, *(key for recipe in RECIPES.values() for key in recipe.defaults)]))
+
+
 #: each model's own settings and defaults (its recipe's); a setting of another model is an error
 MODEL_DEFAULTS: dict[str, dict] = {name: recipe.defaults for name, recipe in RECIPES.items()}
 #: every training setting, with SRCNN's defaults (``defaults(model)`` gives another model's)
 DEFAULTS: dict = {**COMMON_DEFAULTS, **MODEL_DEFAULTS["srcnn"]}
-#: every setting any model takes (the command line offers all of them)
-SETTINGS: tuple[str, ...] = tuple(dict.fromkeys([*COMMON_DEFAULTS, *(k for d in MODEL_DEFAULTS.values() for k in d)]))
+#: every setting the built-in networks take (the command line offers all of them)
+SETTINGS: tuple[str, ...] = known_settings()
 #: settings that may change when a run is resumed (they do not change what the run computes)
 RESUMABLE = ("steps", "val_every", "checkpoint_every")
 SCALES = (2, 3, 4)
@@ -68,15 +76,16 @@ def learning_rate(step: int, settings: dict) -> float:
 
 
 def defaults(model: str) -> dict:
-    """Every setting of ``model`` ("srcnn", "srresnet" or "srgan") with its default."""
-    return {**COMMON_DEFAULTS, "model": model, **MODEL_DEFAULTS[model]}
+    """Every setting of ``model`` ("srcnn", "srresnet", "srgan" or any name in ``RECIPES``) with its default."""
+    return {**COMMON_DEFAULTS, "model": model, **RECIPES[model].defaults}
 
 
 def check_settings(settings: dict) -> dict:
     """``defaults(settings["model"])`` updated with ``settings``, each value checked; raises ``TrainingError``."""
-    unknown = sorted(set(settings) - set(SETTINGS))
+    known = known_settings()
+    unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise TrainingError(f"unknown training settings {unknown}; known: {sorted(SETTINGS)}")
+        raise TrainingError(f"unknown training settings {unknown}; known: {sorted(known)}")
     model = settings.get("model") or COMMON_DEFAULTS["model"]
     if model not in RECIPES:
         raise TrainingError(f"unknown model {model!r}; tinysr trains: {', '.join(RECIPES)}")
