@@ -121,3 +121,13 @@ def test_cached_numba_kernels_older_than_their_rules_are_dropped(tmp_path):
     os.utime(fresh, (3000, 3000))
     assert drop_stale_caches(ops, cache) == [stale]
     assert not stale.exists() and fresh.exists() and other.exists()
+    # cpu/prelu.py compiles leaky ReLU's rules from activations.py: editing that file drops its kernels too
+    prelu_rules, activation_rules = ops / "prelu.py", ops / "activations.py"
+    prelu_cached = cache / "prelu._prelu_map-21.py311.nbi"
+    for path in (prelu_rules, activation_rules, prelu_cached):
+        path.write_bytes(b"")
+    os.utime(prelu_rules, (1000, 1000))
+    os.utime(prelu_cached, (2000, 2000))
+    os.utime(activation_rules, (3000, 3000))
+    os.utime(other, (4000, 4000))
+    assert drop_stale_caches(ops, cache) == [prelu_cached]

@@ -69,10 +69,10 @@ import tinysr
 from tinysr.device import check_device
 from tinysr.losses import MSELoss
 from tinysr.models import SRCNN
-from tinysr.ops import activations, conv2d
-from tinysr.ops.cpu import activations as cpu_activations
+from tinysr.ops import activations, conv2d, prelu
+from tinysr.ops.cpu import prelu as cpu_prelu
 from tinysr.ops.cuda import _common, conv2d_tiles
-from tinysr.ops.cuda import activations as cuda_activations
+from tinysr.ops.cuda import prelu as cuda_prelu
 from tinysr.optim import Adam
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
@@ -188,11 +188,11 @@ print(f"THREADS = {_common.THREADS}, at most {_common.MAX_BLOCKS} blocks; blocks
 
 # %%
 show_source(activations.leaky_relu, "The rule, written once (tinysr/ops/activations.py)")
-show_source(cpu_activations._prelu_map, "CPU (Numba, prange over planes)")
-show_source(cuda_activations._prelu_forward_kernel, "GPU (numba.cuda, a thread per element)")
+show_source(cpu_prelu._prelu_map, "CPU (Numba, prange over planes)")
+show_source(cuda_prelu._prelu_forward_kernel, "GPU (numba.cuda, a thread per element)")
 
 # %% [markdown]
-# The public function `tinysr.ops.activations.prelu_forward` looks at its input: a NumPy array runs
+# The public function `tinysr.ops.prelu.prelu_forward` looks at its input: a NumPy array runs
 # the CPU tier, a numba.cuda *device array* runs the GPU tier, and the result stays on the GPU
 # until we copy it back. The two agree element for element.
 
@@ -201,13 +201,13 @@ rng = np.random.default_rng(0)
 for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-6)):
     x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
     slopes = np.array([0.25, -0.1, 0.6], dtype=dtype)
-    out_cpu, cache_cpu = activations.prelu_forward(x, slopes)
-    out_gpu, cache_gpu = activations.prelu_forward(gpu(x), gpu(slopes))
+    out_cpu, cache_cpu = prelu.prelu_forward(x, slopes)
+    out_gpu, cache_gpu = prelu.prelu_forward(gpu(x), gpu(slopes))
     assert tinysr.device.is_device_array(out_gpu)
     np.testing.assert_allclose(host(out_gpu), out_cpu, rtol=rtol)
     g = rng.standard_normal(x.shape).astype(dtype)
-    grad_x_cpu, grad_slopes_cpu = activations.prelu_backward(g, cache_cpu)
-    grad_x_gpu, grad_slopes_gpu = activations.prelu_backward(gpu(g), cache_gpu)
+    grad_x_cpu, grad_slopes_cpu = prelu.prelu_backward(g, cache_cpu)
+    grad_x_gpu, grad_slopes_gpu = prelu.prelu_backward(gpu(g), cache_gpu)
     np.testing.assert_allclose(host(grad_x_gpu), grad_x_cpu, rtol=rtol)
     np.testing.assert_allclose(host(grad_slopes_gpu), grad_slopes_cpu, rtol=rtol)
     print(f"{np.dtype(dtype).name}: PReLU forward and backward on the GPU equal the CPU's; "
@@ -226,8 +226,8 @@ for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-6)):
 # threads' sums with `block_sum`.
 
 # %%
-show_source(cpu_activations._prelu_grad_map, "CPU: one running sum per (n, c) plane")
-show_source(cuda_activations._prelu_backward_kernel, "GPU: one block per channel")
+show_source(cpu_prelu._prelu_grad_map, "CPU: one running sum per (n, c) plane")
+show_source(cuda_prelu._prelu_backward_kernel, "GPU: one block per channel")
 show_source(_common.block_sum, "GPU: the sum over a block, in shared memory")
 
 # %% [markdown]

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from strategies import random_array, seeds
 
 from tinysr.gradcheck import gradcheck
-from tinysr.ops import activations, add, batchnorm, conv2d, flatten, linear, pixel_shuffle
+from tinysr.ops import activations, add, batchnorm, conv2d, flatten, linear, pixel_shuffle, prelu
 from tinysr.ops import losses as loss_ops
 
 
@@ -212,11 +212,11 @@ def test_prelu_matches_cpu(shape, shared, dtype, rtol):
     x.reshape(-1)[:3] = 0.0
     weight = random_array(2, (1,) if shared else (shape[1],), low=0, high=0.5).astype(dtype)
     grad_output = random_array(3, shape).astype(dtype)
-    out, cache = activations.prelu_forward(x, weight)
-    out_d, cache_d = activations.prelu_forward(gpu(x), gpu(weight))
+    out, cache = prelu.prelu_forward(x, weight)
+    out_d, cache_d = prelu.prelu_forward(gpu(x), gpu(weight))
     assert_close(out_d, out, rtol, "out")
-    for name, g, w in zip(["grad_input", "grad_weight"], activations.prelu_backward(gpu(grad_output), cache_d),
-                          activations.prelu_backward(grad_output, cache)):
+    for name, g, w in zip(["grad_input", "grad_weight"], prelu.prelu_backward(gpu(grad_output), cache_d),
+                          prelu.prelu_backward(grad_output, cache)):
         assert_close(g, w, rtol, name)
 
 
@@ -224,10 +224,10 @@ def test_prelu_slope_gradient_over_more_values_than_a_block():
     t = _threads()
     x = random_array(4, (2, 3, t + 1)).astype(np.float64)  # each channel: 2 t + 2 values
     weight = np.array([0.1, 0.2, 0.3])
-    _, cache = activations.prelu_forward(x, weight)
-    _, cache_d = activations.prelu_forward(gpu(x), gpu(weight))
+    _, cache = prelu.prelu_forward(x, weight)
+    _, cache_d = prelu.prelu_forward(gpu(x), gpu(weight))
     g = random_array(5, x.shape)
-    for got, want in zip(activations.prelu_backward(gpu(g), cache_d), activations.prelu_backward(g, cache)):
+    for got, want in zip(prelu.prelu_backward(gpu(g), cache_d), prelu.prelu_backward(g, cache)):
         assert_close(got, want, 1e-12)
 
 
@@ -235,7 +235,7 @@ def test_prelu_slope_gradient_over_more_values_than_a_block():
 def test_activation_gradients_match_finite_differences(op):
     x = random_array(6, (2, 3, 3), away_from_zero=0.05)
     if op == "prelu":
-        pair = on_gpu(activations.prelu_forward, activations.prelu_backward)
+        pair = on_gpu(prelu.prelu_forward, prelu.prelu_backward)
         report = gradcheck(pair, x, np.array([0.1, 0.2, 0.3]))
     else:
         forward = getattr(activations, f"{op}_forward")

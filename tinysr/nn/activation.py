@@ -7,6 +7,7 @@ import numpy as np
 from tinysr.nn._checks import check_layer_input
 from tinysr.nn.module import Module, Parameter
 from tinysr.ops import activations as ops
+from tinysr.ops.prelu import prelu_backward, prelu_forward
 
 
 class ReLU(Module):
@@ -78,12 +79,12 @@ class PReLU(Module):
         """``x if x > 0 else weight[c] * x`` for ``x`` ``(N, C, ...)``, shaped like ``x``."""
         channels = None if self.num_parameters == 1 else self.num_parameters
         check_layer_input(self, x, channels=channels)
-        out, self._cache = ops.prelu_forward(x, self.weight.data)
+        out, self._cache = prelu_forward(x, self.weight.data)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """``dL/dx`` shaped like ``x``; adds ``sum of grad * x where x <= 0`` to ``weight.grad`` (C,) or (1,)."""
-        grad_input, grad_weight = ops.prelu_backward(grad_output, self._require_cache())
+        grad_input, grad_weight = prelu_backward(grad_output, self._require_cache())
         self.weight.accumulate_grad(grad_weight)
         return grad_input
 

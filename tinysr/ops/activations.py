@@ -1,18 +1,16 @@
-"""Elementwise activations: ReLU, LeakyReLU, PReLU, sigmoid and tanh.
+"""Elementwise activations: ReLU, LeakyReLU, sigmoid and tanh (PReLU, with its learned slope: ``prelu.py``).
 
 Every activation maps each element on its own, ``y = f(x)``, so its backward pass is the
 chain rule element by element, ``dL/dx = dL/dy * f'(x)``. Shapes: ``x``, ``out``,
-``grad_output`` and ``grad_input`` all share one shape, any shape for relu/leaky_relu/
-sigmoid/tanh and ``(N, C, ...)`` (at least 2 dimensions) for prelu.
+``grad_output`` and ``grad_input`` all share one shape, any shape.
 
 Sub-gradients at the kinks follow PyTorch exactly (checked against torch 2.13):
 
 * ``relu'(0) = 0``                       (PyTorch: ``x > 0 ? 1 : 0``)
 * ``leaky_relu'(0) = negative_slope``    (PyTorch: ``x > 0 ? 1 : negative_slope``)
-* ``prelu'(0) = weight``; the slope gradient collects ``x * grad`` wherever ``x <= 0``.
 
 Each op follows the tinysr op contract: ``NAME_forward(...) -> (out, cache)`` and
-``NAME_backward(grad_output, cache) -> grad_input`` (prelu: ``(grad_input, grad_weight)``),
+``NAME_backward(grad_output, cache) -> grad_input``,
 each dispatching through ``tinysr.tiers`` to a tier with one signature: the NumPy reference
 below, ``tinysr/ops/cpu/activations.py`` (Numba) or ``tinysr/ops/cuda/activations.py`` (GPU).
 
@@ -28,14 +26,12 @@ import numbers
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_grad_output, check_same_device, check_same_dtype, contiguous
+from tinysr._validation import check_float_array, check_grad_output, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = [
     "leaky_relu_backward",
     "leaky_relu_forward",
-    "prelu_backward",
-    "prelu_forward",
     "relu_backward",
     "relu_forward",
     "sigmoid_backward",
@@ -67,14 +63,6 @@ def leaky_relu(x, slope):
 def leaky_relu_grad(grad, x, slope):
     """``grad`` where ``x > 0``, else ``slope * grad`` (the sub-gradient at 0 is ``slope``)."""
     return grad if x > 0 else slope * grad
-
-
-def prelu_slope_grad(grad, x):
-    """What one element adds to its slope's gradient: ``grad * x`` where ``x <= 0``, else 0.
-
-    Written ``grad * min(x, 0)``: branch-free, so that the CPU loop summing it vectorises.
-    """
-    return grad * min(x, 0.0)
 
 
 def sigmoid(x):
@@ -128,32 +116,6 @@ def leaky_relu_forward_reference(x: np.ndarray, negative_slope: float) -> np.nda
 def leaky_relu_backward_reference(grad_output: np.ndarray, x: np.ndarray, negative_slope: float) -> np.ndarray:
     """``grad_input = grad_output * (1 if x > 0 else negative_slope)``; NumPy tier."""
     return np.where(x > 0, grad_output, grad_output * x.dtype.type(negative_slope))
-
-
-def _prelu_slopes(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The slope(s) shaped to broadcast against ``x`` of shape ``(N, C, ...)``: ``(1, C, 1, ...)``."""
-    shape = [1] * x.ndim
-    shape[1] = weight.size  # 1 for a shared slope
-    return weight.reshape(shape)
-
-
-def prelu_forward_reference(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``out[n, c, ...] = x if x > 0 else weight[c] * x`` (``weight[0]`` when shared); NumPy tier."""
-    return np.where(x > 0, x, _prelu_slopes(weight, x) * x)
-
-
-def prelu_backward_reference(
-    grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``grad_input = g * (x > 0 ? 1 : w)``, ``grad_weight[c] = sum of g * x where x <= 0``; NumPy tier."""
-    positive = x > 0
-    grad_input = np.where(positive, grad_output, _prelu_slopes(weight, x) * grad_output)
-    contribution = np.where(positive, np.zeros((), dtype=x.dtype), grad_output * x)
-    if weight.size == 1:
-        grad_weight = contribution.sum().reshape(1)
-    else:
-        grad_weight = contribution.sum(axis=tuple(a for a in range(x.ndim) if a != 1))
-    return grad_input, grad_weight.astype(x.dtype, copy=False)
 
 
 def sigmoid_forward_reference(x: np.ndarray) -> np.ndarray:
@@ -261,48 +223,6 @@ def leaky_relu_backward(grad_output: np.ndarray, cache: tuple, *, backend: str |
     return _run(choose_tier(x, backend, "leaky_relu"), "leaky_relu_backward", grad_output, x, negative_slope)
 
 
-def prelu_forward(x: np.ndarray, weight: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
-    """Parametric ReLU with a learned slope, shared (``weight`` of shape ``(1,)``) or per channel (``(C,)``).
-
-    Forward:  ``out[n, c, ...] = x[n, c, ...]`` where ``x > 0``, else ``w_c * x[n, c, ...]``,
-    with ``w_c = weight[c]`` (per channel) or ``weight[0]`` (shared).
-
-    Backward (``g = grad_output``):
-        ``grad_input = g`` where ``x > 0``, else ``w_c * g``  (so ``prelu'(0) = w_c``, as in PyTorch);
-        ``grad_weight[c] = sum over n and the spatial positions of g * x`` where ``x <= 0``
-        (summed over every position for a shared slope, giving shape ``(1,)``).
-
-    Args:
-        x: ``(N, C, ...)``, at least 2 dimensions (``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)``, ...).
-        weight: ``(1,)`` or ``(C,)``, same dtype and device as ``x``.
-    Returns:
-        ``(out, cache)`` with ``out`` shaped like ``x``; ``cache = (x, weight)``.
-    """
-    x = _check_input(x, "prelu")
-    check_same_device("prelu", x=x, weight=weight)
-    weight = contiguous(check_float_array(weight, name="weight", layer="prelu"))
-    if x.ndim < 2:
-        raise ValueError(f"prelu: expected x with at least 2 dimensions (N, C, ...), got shape {x.shape}")
-    channels = x.shape[1]
-    if weight.ndim != 1 or weight.size not in (1, channels):
-        raise ValueError(
-            f"prelu: expected weight of shape (1,) or (C,) = ({channels},) for x of shape {x.shape}, "
-            f"got weight of shape {weight.shape}"
-        )
-    check_same_dtype("prelu", x=x, weight=weight)
-    out = _run(choose_tier(x, backend, "prelu"), "prelu_forward", x, weight)
-    return out, (x, weight)
-
-
-def prelu_backward(
-    grad_output: np.ndarray, cache: tuple, *, backend: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient of :func:`prelu_forward`: ``(grad_input, grad_weight)`` shaped like ``x`` and ``weight``."""
-    x, weight = cache
-    grad_output = check_grad_output(grad_output, x.shape, x.dtype, "prelu", like=x)
-    return _run(choose_tier(x, backend, "prelu"), "prelu_backward", grad_output, x, weight)
-
-
 def sigmoid_forward(x: np.ndarray, *, backend: str | None = None) -> tuple[np.ndarray, tuple]:
     """Logistic sigmoid, numerically stable for large ``|x|`` (no overflow at ``x = -1e4``).
 
@@ -347,3 +267,12 @@ def tanh_backward(grad_output: np.ndarray, cache: tuple, *, backend: str | None 
     (out,) = cache
     grad_output = check_grad_output(grad_output, out.shape, out.dtype, "tanh", like=out)
     return _run(choose_tier(out, backend, "tanh"), "tanh_backward", grad_output, out)
+
+
+def __getattr__(name: str):
+    """``prelu_forward`` and ``prelu_backward`` lived here before PReLU got its own file: still found here."""
+    if name in ("prelu_forward", "prelu_backward"):
+        from tinysr.ops import prelu
+
+        return getattr(prelu, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

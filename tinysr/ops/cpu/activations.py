@@ -22,7 +22,6 @@ relu = njit(rules.relu)
 relu_grad = njit(rules.relu_grad)
 leaky_relu = njit(rules.leaky_relu)
 leaky_relu_grad = njit(rules.leaky_relu_grad)
-prelu_slope_grad = njit(rules.prelu_slope_grad)
 sigmoid = njit(rules.sigmoid)
 sigmoid_grad = njit(rules.sigmoid_grad)
 tanh = njit(rules.tanh)
@@ -77,41 +76,8 @@ def _tanh_grad_map(grad_output, out, grad_input):
         grad_input[i] = tanh_grad(grad_output[i], out[i])
 
 
-@njit(cache=True, parallel=True)
-def _prelu_map(x, weight, out):
-    """x, out (N, C, S): one (n, c) plane per iteration, with that channel's slope."""
-    n_batch, channels, size = x.shape
-    for plane in prange(n_batch * channels):
-        n, c = plane // channels, plane % channels
-        slope = weight[0] if weight.shape[0] == 1 else weight[c]
-        for s in range(size):
-            out[n, c, s] = leaky_relu(x[n, c, s], slope)
-
-
-# ``reassoc`` lets LLVM split the slope-gradient sum over SIMD lanes (nothing else is relaxed).
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
-def _prelu_grad_map(grad_output, x, weight, grad_input, partial):
-    """grad_input of every plane, and partial[n, c] = that plane's share of the slope gradient.
-
-    Each iteration owns its own cell of ``partial``, so there is no race; the caller sums them.
-    """
-    n_batch, channels, size = x.shape
-    for plane in prange(n_batch * channels):
-        n, c = plane // channels, plane % channels
-        slope = weight[0] if weight.shape[0] == 1 else weight[c]
-        acc = 0.0
-        for s in range(size):
-            grad_input[n, c, s] = leaky_relu_grad(grad_output[n, c, s], x[n, c, s], slope)
-            acc += prelu_slope_grad(grad_output[n, c, s], x[n, c, s])
-        partial[n, c] = acc
-
-
 def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1)
-
-
-def _planes(a: np.ndarray) -> np.ndarray:
-    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def relu_forward_numba(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -141,22 +107,6 @@ def leaky_relu_backward_numba(grad_output: np.ndarray, x: np.ndarray, negative_s
     grad_input = np.empty_like(x)
     _leaky_relu_grad_map(_flat(grad_output), _flat(x), x.dtype.type(negative_slope), _flat(grad_input))
     return grad_input
-
-
-def prelu_forward_numba(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Numba tier of ``prelu_forward_reference``."""
-    out = np.empty_like(x)
-    _prelu_map(_planes(x), weight, _planes(out))
-    return out
-
-
-def prelu_backward_numba(grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Numba tier of ``prelu_backward_reference``: the slope gradient is summed per plane in float64."""
-    grad_input = np.empty_like(x)
-    partial = np.empty((x.shape[0], x.shape[1]), dtype=np.float64)
-    _prelu_grad_map(_planes(grad_output), _planes(x), weight, _planes(grad_input), partial)
-    grad_weight = partial.sum().reshape(1) if weight.size == 1 else partial.sum(axis=0)
-    return grad_input, grad_weight.astype(x.dtype)
 
 
 def sigmoid_forward_numba(x: np.ndarray) -> np.ndarray:
