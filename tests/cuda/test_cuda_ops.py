@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from strategies import random_array, seeds
 
 from tinysr.gradcheck import gradcheck
-from tinysr.ops import activations, add, batchnorm, conv2d, flatten, linear, pixel_shuffle, prelu
+from tinysr.ops import activations, add, batchnorm, conv2d, conv_transpose2d, flatten, linear, pixel_shuffle, prelu
 from tinysr.ops import losses as loss_ops
 
 
@@ -80,6 +80,25 @@ def _conv_both(config, dtype):
 @given(config=conv_configs())
 def test_conv2d_matches_cpu(dtype, rtol, config):
     got, want = _conv_both(config, dtype)
+    for name, g, w in zip(["out", "grad_input", "grad_weight", "grad_bias"], got, want):
+        assert_close(g, w, rtol, name)
+
+
+@pytest.mark.parametrize("dtype, rtol", DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, output_padding", [
+    ((1, 2, 3, 4), (2, 3, 3, 3), (1, 1), (0, 1), (0, 0)),
+    ((2, 3, 2, 3), (3, 1, 5, 4), (3, 2), (2, 1), (2, 1)),   # FSRCNN-like: one output channel, stride 3
+])
+def test_conv_transpose2d_matches_cpu(dtype, rtol, x_shape, w_shape, stride, padding, output_padding):
+    x = random_array(11, x_shape).astype(dtype)
+    weight = random_array(12, w_shape).astype(dtype)
+    bias = random_array(13, (w_shape[1],)).astype(dtype)
+    out, cache = conv_transpose2d.conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
+    grad_output = random_array(14, out.shape).astype(dtype)
+    want = (out, *conv_transpose2d.conv_transpose2d_backward(grad_output, cache))
+    out_d, cache_d = conv_transpose2d.conv_transpose2d_forward(gpu(x), gpu(weight), gpu(bias), stride, padding,
+                                                               output_padding)
+    got = (out_d, *conv_transpose2d.conv_transpose2d_backward(gpu(grad_output), cache_d))
     for name, g, w in zip(["out", "grad_input", "grad_weight", "grad_bias"], got, want):
         assert_close(g, w, rtol, name)
 

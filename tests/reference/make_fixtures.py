@@ -96,6 +96,15 @@ def layers() -> None:
                                               padding=4, bias=False), (1, 1, 10, 12))
     layer_fixture("conv2d_s3_leftover", make(nn.Conv2d, in_channels=2, out_channels=2, kernel_size=2, stride=3),
                   (2, 2, 8, 10))
+    layer_fixture("conv_transpose2d_k3_s2_p1_op1", make(nn.ConvTranspose2d, in_channels=3, out_channels=2,
+                                                         kernel_size=3, stride=2, padding=1, output_padding=1),
+                  (2, 3, 4, 5))
+    layer_fixture("conv_transpose2d_fsrcnn_x3", make(nn.ConvTranspose2d, in_channels=4, out_channels=1,
+                                                     kernel_size=9, stride=3, padding=4, output_padding=2),
+                  (1, 4, 3, 4))
+    layer_fixture("conv_transpose2d_rect_nobias", make(nn.ConvTranspose2d, in_channels=2, out_channels=3,
+                                                       kernel_size=(2, 3), stride=(1, 2), padding=(0, 1),
+                                                       bias=False), (2, 2, 3, 3))
     layer_fixture("relu", make(nn.ReLU), (2, 3, 4, 5))
     layer_fixture("leaky_relu_0.2", make(nn.LeakyReLU, negative_slope=0.2), (2, 3, 4, 5))
     layer_fixture("leaky_relu_default", make(nn.LeakyReLU), (2, 3, 4, 5))

@@ -7,6 +7,7 @@ Every layer is a ``Module`` with ``forward(x)`` (caches what its gradient needs)
 from tinysr.nn.activation import LeakyReLU, PReLU, ReLU, Sigmoid, Tanh
 from tinysr.nn.batchnorm import BatchNorm2d
 from tinysr.nn.conv import Conv2d
+from tinysr.nn.conv_transpose import ConvTranspose2d
 from tinysr.nn.init import manual_seed
 from tinysr.nn.linear import Flatten, Linear
 from tinysr.nn.module import Module, Parameter, Sequential
@@ -16,6 +17,7 @@ from tinysr.nn.residual import Residual
 __all__ = [
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "Flatten",
     "LeakyReLU",
     "Linear",

@@ -12,7 +12,7 @@ ops also hold their scalar rules here, which both fast tiers compile. Which one 
 ``tinysr.tiers.choose_tier``: an op's ``backend=`` argument, else the innermost
 ``with tinysr.tier("reference"):`` block, else the fastest tier for the arrays' device.
 
-Files: ``conv2d``, ``activations`` (relu, leaky_relu, sigmoid, tanh), ``prelu``, ``batchnorm``,
+Files: ``conv2d``, ``conv_transpose2d``, ``activations`` (relu, leaky_relu, sigmoid, tanh), ``prelu``, ``batchnorm``,
 ``pixel_shuffle`` (and unshuffle), ``linear``, ``flatten``, ``add`` (the residual add), ``losses``,
 ``optim`` (the SGD and Adam updates).
 Ops know nothing of layers: ``tinysr.nn`` is built on them, not the other way round.

@@ -66,7 +66,7 @@ def _transpose_weight_kernel(weight, weight_t):
 
 
 @cuda.jit
-def _bias_gradient_kernel(grad_output, grad_bias):
+def bias_gradient_kernel(grad_output, grad_bias):
     """grad_bias[o] = sum over (n, p) of grad_output[n, o, p], grad_output seen as (N, C_out, H_out W_out).
 
     A block sums one channel o at a time: o = blockIdx.x, then o + gridDim.x, ... (a grid-stride
@@ -139,6 +139,6 @@ def conv2d_backward_cuda(grad_output, cache: tuple) -> tuple:
     grad_bias = None
     if has_bias:
         grad_bias = empty(out_channels, x.dtype)
-        _bias_gradient_kernel[min(out_channels, MAX_REDUCTION_BLOCKS), THREADS](
+        bias_gradient_kernel[min(out_channels, MAX_REDUCTION_BLOCKS), THREADS](
             grad_output.reshape(n_images, out_channels, h_out * w_out), grad_bias)
     return grad_input, grad_weight, grad_bias
