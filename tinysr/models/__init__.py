@@ -9,14 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from tinysr.models.discriminator import Discriminator
+from tinysr.models.espcn import ESPCN
+from tinysr.models.fsrcnn import FSRCNN
 from tinysr.models.srcnn import PRESETS, SRCNN
 from tinysr.models.srresnet import SRResNet
 from tinysr.nn import Module
 
-__all__ = ["MODELS", "PRESETS", "SRCNN", "Discriminator", "SRResNet", "build_model"]
+__all__ = ["ESPCN", "FSRCNN", "MODELS", "PRESETS", "SRCNN", "Discriminator", "SRResNet", "build_model"]
 
 #: model name (``config["name"]``) -> class
-MODELS = {"srcnn": SRCNN, "srresnet": SRResNet, "discriminator": Discriminator}
+MODELS = {"srcnn": SRCNN, "fsrcnn": FSRCNN, "espcn": ESPCN, "srresnet": SRResNet, "discriminator": Discriminator}
 
 
 def build_model(config: dict, *, dtype=np.float32, rng: int | np.random.Generator | None = None) -> Module:
