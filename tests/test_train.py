@@ -152,3 +152,24 @@ def test_a_new_network_is_one_recipe(tmp_path, monkeypatch):
         check_settings({"model": "srcnn", "width": 4})
     with pytest.raises(TrainingError, match="unsupported scale 3 for tiny"):
         check_settings({"model": "tiny", "scale": 3})
+
+
+@pytest.mark.parametrize("model, scale", [("fsrcnn", 3), ("espcn", 2)])
+def test_fsrcnn_and_espcn_train_validate_and_resume(tmp_path, model, scale):
+    """The networks that read the LR Y channel: their recipes, a validation on whole images, a bit-exact resume."""
+    settings = {"model": model, "scale": scale, "steps": 4, "batch_size": 3, "checkpoint_every": 2, "val_every": 4,
+                "val": str(sample_images_dir())}
+    if model == "fsrcnn":
+        settings.update(num_features=8, shrink_features=4, mapping_layers=1)
+    quiet = {"progress": False, "log": lambda line: None}
+    summary = train(settings, tmp_path / "straight", **quiet)
+    assert summary["step"] == 4 and np.isfinite(summary["loss"])
+    assert np.isfinite(summary["val_psnr"]) and summary["bicubic_psnr"] > 20
+    saved = load_checkpoint(tmp_path / "straight" / "checkpoint.npz")
+    assert saved["config"]["patch"] == 11 * scale and saved["model"].config["name"] == model
+    with pytest.raises(TrainingInterrupted):
+        train(settings, tmp_path / "split", callback=stop_at(2), **quiet)
+    train({}, tmp_path / "split", resume=True, **quiet)
+    assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    with pytest.raises(TrainingError, match=f"{model} works on the Y channel"):
+        train({**settings, "channels": "rgb"}, tmp_path / "rgb", **quiet)

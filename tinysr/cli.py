@@ -87,15 +87,19 @@ def _add_eval_parser(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    d, r, g = defaults("srcnn"), defaults("srresnet"), defaults("srgan")
+    d, r, g, f = defaults("srcnn"), defaults("srresnet"), defaults("srgan"), defaults("fsrcnn")
 
     def both(key: str, fmt: str = "") -> str:
         text = f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
-        return text + (f", srgan {g[key]:{fmt}}" if g[key] is not None else ", srgan: its --preset's")
+        text += f", srgan {g[key]:{fmt}}" if g[key] is not None else ", srgan: its --preset's"
+        return text + (f", fsrcnn and espcn {f[key]:{fmt}}" if f[key] is not None else
+                       ", fsrcnn and espcn: 11 LR pixels x the scale")
 
     train = commands.add_parser(
-        "train", help="train a super-resolution network (SRCNN, SRResNet, SRGAN) with checkpoints, validation, plots",
-        description="Train SRCNN or SRResNet (MSE), or SRGAN (adversarial, starting from a trained SRResNet: --init) "
+        "train", help="train a super-resolution network (SRCNN, FSRCNN, ESPCN, SRResNet, SRGAN) with checkpoints, "
+                      "validation, plots",
+        description="Train SRCNN, FSRCNN, ESPCN or SRResNet (MSE), or SRGAN (adversarial, starting from a trained "
+                    "SRResNet: --init) "
                     "on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz (to continue with "
                     "--resume), RUN_DIR/weights.npz (for tinysr upscale --weights), RUN_DIR/curves.png and, for "
                     "SRResNet and SRGAN, RUN_DIR/samples/. Ctrl-C saves a checkpoint and stops.",
@@ -126,7 +130,12 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--num-blocks", type=int, metavar="B",
                        help=f"SRResNet: residual blocks (default: {r['num_blocks']})")
     train.add_argument("--num-features", type=int, metavar="F",
-                       help=f"SRResNet: channels inside the network (default: {r['num_features']})")
+                       help=f"SRResNet: channels inside the network (default: {r['num_features']}); FSRCNN: d, "
+                            f"its feature channels (default: {f['num_features']})")
+    train.add_argument("--shrink-features", type=int, metavar="S",
+                       help=f"FSRCNN: s, the channels of its mapping layers (default: {f['shrink_features']})")
+    train.add_argument("--mapping-layers", type=int, metavar="M",
+                       help=f"FSRCNN: m, its 3x3 mapping layers (default: {f['mapping_layers']})")
     train.add_argument("--steps", type=int, metavar="N", help=f"total training steps ({both('steps')})")
     train.add_argument("--batch-size", type=int, metavar="B", help=f"patches per step ({both('batch_size')})")
     train.add_argument("--patch", type=int, metavar="P", help=f"patch side in HR pixels ({both('patch')})")

@@ -185,7 +185,7 @@ def _validate(run: Run, validation: Validation, averages: dict) -> str:
     """Score the network on the validation images (and save a sample grid); returns the line to show."""
     run.history["val_step"].append(run.step)
     run.history["val_psnr"].append(validation.psnr(run.model))
-    if run.recipe.input_mode == "lr":  # networks that upscale themselves: show what they make of the crops
+    if run.recipe.input_mode == "lr" and run.settings["channels"] == "rgb":  # RGB networks that upscale themselves
         validation.save_grid(run.model, run.out / SAMPLES / f"step_{run.step:06d}.png",
                              title=f"{run.name}, step {run.step}")
     return (f"step {run.step}: validation Y-PSNR {run.history['val_psnr'][-1]:.2f} dB "

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tinysr.gan import srgan_step
-from tinysr.models import PRESETS, SRCNN, Discriminator, SRResNet
+from tinysr.models import ESPCN, FSRCNN, PRESETS, SRCNN, Discriminator, SRResNet
 from tinysr.nn import Module
 from tinysr.train.errors import TrainingError
 
@@ -89,6 +89,60 @@ SRCNN_RECIPE = Recipe(
     check=_check_srcnn,
     build=lambda s: (SRCNN.preset(s["preset"], channels=1 if s["channels"] == "y" else 3, rng=_seeded(s, 1)), None),
     describe=lambda s, model: f"SRCNN {s['preset']} {s['channels'].upper()} x{s['scale']}",
+)
+
+
+# --------------------------------------------------------------------------- FSRCNN and ESPCN
+
+
+def _lr_patch_for_scale(merged: dict, given: dict) -> dict:
+    """Default HR patch: 11 LR pixels times the scale (33 at x3), where the user gave none."""
+    return merged if given.get("patch") is not None else {**merged, "patch": 11 * merged["scale"]}
+
+
+def _check_y_and_lr_patch(merged: dict) -> dict:
+    """FSRCNN and ESPCN: the Y channel, and an HR patch that the scale divides (the LR patch is patch / scale)."""
+    if merged["channels"] != "y":
+        raise TrainingError(f"{merged['model']} works on the Y channel: --channels must be y, got "
+                            f"{merged['channels']!r}")
+    if merged["patch"] % merged["scale"]:
+        raise TrainingError(f"--patch {merged['patch']} is the HR patch side: it must be a multiple of the scale "
+                            f"{merged['scale']} (the LR input patch is patch / scale pixels)")
+    return merged
+
+
+_LOW_RESOLUTION_Y = {
+    "channels": "y",
+    "scale": 3,
+    "steps": 100_000,
+    "batch_size": 64,
+    "patch": None,       # None: 11 LR pixels times the scale
+    "lr": 1e-3,
+    "lr_min": 1e-5,
+}
+
+FSRCNN_RECIPE = Recipe(
+    name="fsrcnn",
+    defaults={"num_features": 56, "shrink_features": 12, "mapping_layers": 4, **_LOW_RESOLUTION_Y},
+    scales=(2, 3, 4),
+    input_mode="lr",
+    fill=_lr_patch_for_scale,
+    check=_check_y_and_lr_patch,
+    build=lambda s: (FSRCNN(s["scale"], s["num_features"], s["shrink_features"], s["mapping_layers"],
+                            rng=_seeded(s, 1)), None),
+    describe=lambda s, model: (f"FSRCNN ({s['num_features']}, {s['shrink_features']}, {s['mapping_layers']}) "
+                               f"x{s['scale']}"),
+)
+
+ESPCN_RECIPE = Recipe(
+    name="espcn",
+    defaults=dict(_LOW_RESOLUTION_Y),
+    scales=(2, 3, 4),
+    input_mode="lr",
+    fill=_lr_patch_for_scale,
+    check=_check_y_and_lr_patch,
+    build=lambda s: (ESPCN(s["scale"], rng=_seeded(s, 1)), None),
+    describe=lambda s, model: f"ESPCN x{s['scale']}",
 )
 
 
@@ -213,4 +267,5 @@ SRGAN_RECIPE = Recipe(
 )
 
 #: every network ``tinysr train`` knows, by name
-RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (SRCNN_RECIPE, SRRESNET_RECIPE, SRGAN_RECIPE)}
+RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (SRCNN_RECIPE, FSRCNN_RECIPE, ESPCN_RECIPE,
+                                                                 SRRESNET_RECIPE, SRGAN_RECIPE)}

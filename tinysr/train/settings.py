@@ -60,7 +60,7 @@ RESUMABLE = ("steps", "val_every", "checkpoint_every")
 SCALES = (2, 3, 4)
 SCHEDULES = ("cosine", "constant")
 _POSITIVE_INTEGERS = ("steps", "batch_size", "patch", "val_every", "checkpoint_every", "num_blocks", "num_features",
-                      "d_features")
+                      "d_features", "shrink_features", "mapping_layers")
 
 
 def learning_rate(step: int, settings: dict) -> float:
