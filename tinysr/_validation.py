@@ -126,3 +126,13 @@ def check_grad_output(grad_output, shape: tuple, dtype: np.dtype, op: str, *, li
         raise ValueError(f"{op}: expected grad_output of shape {tuple(shape)} (the output's), got {grad_output.shape}")
     return contiguous(grad_output)
 
+
+def check_weighted_arrays(layer: str, x, weight, bias, *, ndim: int) -> None:
+    """The arrays of an op with a weight (conv2d, conv_transpose2d, linear): x and weight ``ndim``-D,
+    bias 1-D or None, all on one device and of one dtype."""
+    check_float_array(x, name="x", layer=layer, ndim=ndim)
+    check_float_array(weight, name="weight", layer=layer, ndim=ndim)
+    if bias is not None:
+        check_float_array(bias, name="bias", layer=layer, ndim=1)
+    check_same_device(layer, x=x, weight=weight, bias=bias)
+    check_same_dtype(layer, x=x, weight=weight, bias=bias)

@@ -7,7 +7,7 @@ import numpy as np
 from tinysr._validation import pair
 from tinysr.device import cuda_tier, is_device_array
 from tinysr.nn._checks import check_layer_input
-from tinysr.nn.init import bias_uniform, get_rng, kaiming_uniform
+from tinysr.nn.init import default_parameters, get_rng
 from tinysr.nn.module import Module, Parameter
 from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
 
@@ -38,20 +38,14 @@ class Conv2d(Module):
         dtype=np.float32,
         rng: int | np.random.Generator | None = None,
     ):
-        layer = "Conv2d"
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
-        if self.in_channels < 1 or self.out_channels < 1:
-            raise ValueError(f"{layer}: expected channel counts >= 1, got {in_channels}, {out_channels}")
-        self.kernel_size = pair(kernel_size, name="kernel_size", layer=layer, minimum=1)
-        self.stride = pair(stride, name="stride", layer=layer, minimum=1)
+        self.in_channels, self.out_channels, self.kernel_size, self.stride = checked_sizes(
+            "Conv2d", in_channels, out_channels, kernel_size, stride)
         # (top/left padding, extra bottom/right padding): the extra is nonzero only for "same" with an even kernel
         self.padding, self._extra_padding = _resolve_padding(padding, self.kernel_size, self.stride)
-        generator = get_rng(rng)
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        self.weight = Parameter(kaiming_uniform(shape, fan_in, generator, dtype))
-        self.bias = Parameter(bias_uniform(self.out_channels, fan_in, generator, dtype)) if bias else None
+        weight, bias = default_parameters((self.out_channels, self.in_channels, *self.kernel_size),
+                                          self.in_channels * self.kernel_size[0] * self.kernel_size[1],
+                                          self.out_channels if bias else None, get_rng(rng), dtype)
+        self.weight, self.bias = Parameter(weight), None if bias is None else Parameter(bias)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -85,6 +79,14 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+def checked_sizes(layer: str, in_channels, out_channels, kernel_size, stride) -> tuple:
+    """A convolution layer's channel counts (ints >= 1), kernel size and stride (pairs of ints >= 1)."""
+    if int(in_channels) < 1 or int(out_channels) < 1:
+        raise ValueError(f"{layer}: expected channel counts >= 1, got {in_channels}, {out_channels}")
+    return (int(in_channels), int(out_channels), pair(kernel_size, name="kernel_size", layer=layer, minimum=1),
+            pair(stride, name="stride", layer=layer, minimum=1))
 
 
 def _pad_bottom_right(x, extra_h: int, extra_w: int):

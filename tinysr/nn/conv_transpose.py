@@ -6,7 +6,8 @@ import numpy as np
 
 from tinysr._validation import pair
 from tinysr.nn._checks import check_layer_input
-from tinysr.nn.init import bias_uniform, get_rng, kaiming_uniform
+from tinysr.nn.conv import checked_sizes
+from tinysr.nn.init import default_parameters, get_rng
 from tinysr.nn.module import Module, Parameter
 from tinysr.ops.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
 
@@ -29,21 +30,17 @@ class ConvTranspose2d(Module):
                  output_padding: int | tuple[int, int] = 0, bias: bool = True, *, dtype=np.float32,
                  rng: int | np.random.Generator | None = None):
         layer = "ConvTranspose2d"
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        if self.in_channels < 1 or self.out_channels < 1:
-            raise ValueError(f"{layer}: expected channel counts >= 1, got {in_channels}, {out_channels}")
-        self.kernel_size = pair(kernel_size, name="kernel_size", layer=layer, minimum=1)
-        self.stride = pair(stride, name="stride", layer=layer, minimum=1)
+        self.in_channels, self.out_channels, self.kernel_size, self.stride = checked_sizes(
+            layer, in_channels, out_channels, kernel_size, stride)
         self.padding = pair(padding, name="padding", layer=layer, minimum=0)
         self.output_padding = pair(output_padding, name="output_padding", layer=layer, minimum=0)
         if self.output_padding[0] >= self.stride[0] or self.output_padding[1] >= self.stride[1]:
             raise ValueError(f"{layer}: expected output_padding smaller than the stride {self.stride}, "
                              f"got {self.output_padding}")
-        generator = get_rng(rng)
-        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
-        shape = (self.in_channels, self.out_channels, *self.kernel_size)
-        self.weight = Parameter(kaiming_uniform(shape, fan_in, generator, dtype))
-        self.bias = Parameter(bias_uniform(self.out_channels, fan_in, generator, dtype)) if bias else None
+        weight, bias = default_parameters((self.in_channels, self.out_channels, *self.kernel_size),
+                                          self.out_channels * self.kernel_size[0] * self.kernel_size[1],
+                                          self.out_channels if bias else None, get_rng(rng), dtype)
+        self.weight, self.bias = Parameter(weight), None if bias is None else Parameter(bias)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

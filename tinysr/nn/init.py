@@ -45,3 +45,13 @@ def bias_uniform(size: int, fan_in: int, rng: np.random.Generator, dtype) -> np.
     """PyTorch's default bias: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return rng.uniform(-bound, bound, size=(size,)).astype(dtype)
+
+
+def default_parameters(shape: tuple[int, ...], fan_in: int, bias_size: int | None, rng: np.random.Generator,
+                       dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    """PyTorch's start for a layer's weight (of ``shape``) and bias (``bias_size``, or None for no bias).
+
+    Both ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, the weight drawn first: Conv2d, ConvTranspose2d, Linear.
+    """
+    weight = kaiming_uniform(shape, fan_in, rng, dtype)
+    return weight, None if bias_size is None else bias_uniform(bias_size, fan_in, rng, dtype)

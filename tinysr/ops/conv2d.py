@@ -44,14 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import (
-    check_float_array,
-    check_grad_output,
-    check_same_device,
-    check_same_dtype,
-    contiguous,
-    pair,
-)
+from tinysr._validation import check_grad_output, check_weighted_arrays, contiguous, pair
 from tinysr.ops.cpu.conv2d import conv2d_backward_numba, conv2d_forward_numba
 from tinysr.tiers import choose_tier, tier_function
 
@@ -179,12 +172,7 @@ def conv2d_backward(
 
 def _checked_inputs(x, weight, bias, stride, padding) -> tuple:
     """The forward pass's inputs checked (for every tier, host or GPU arrays), contiguous, pairs normalised."""
-    x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
-    weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
-    if bias is not None:
-        bias = check_float_array(bias, name="bias", layer=_LAYER, ndim=1)
-    check_same_device(_LAYER, x=x, weight=weight, bias=bias)
-    check_same_dtype(_LAYER, x=x, weight=weight, bias=bias)
+    check_weighted_arrays(_LAYER, x, weight, bias, ndim=4)
     stride = pair(stride, name="stride", layer=_LAYER, minimum=1)
     padding = pair(padding, name="padding", layer=_LAYER, minimum=0)
     if x.size == 0 or weight.size == 0:

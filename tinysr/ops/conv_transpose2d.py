@@ -46,14 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import (
-    check_float_array,
-    check_grad_output,
-    check_same_device,
-    check_same_dtype,
-    contiguous,
-    pair,
-)
+from tinysr._validation import check_grad_output, check_weighted_arrays, contiguous, pair
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["conv_transpose2d_backward", "conv_transpose2d_forward", "output_size"]
@@ -138,12 +131,7 @@ def conv_transpose2d_backward(grad_output, cache: tuple, *, backend: str | None 
 
 def _checked_inputs(x, weight, bias, stride, padding, output_padding) -> tuple:
     """The forward pass's inputs checked for every tier (host or GPU arrays), contiguous, pairs normalised."""
-    x = check_float_array(x, name="x", layer=_LAYER, ndim=4)
-    weight = check_float_array(weight, name="weight", layer=_LAYER, ndim=4)
-    if bias is not None:
-        bias = check_float_array(bias, name="bias", layer=_LAYER, ndim=1)
-    check_same_device(_LAYER, x=x, weight=weight, bias=bias)
-    check_same_dtype(_LAYER, x=x, weight=weight, bias=bias)
+    check_weighted_arrays(_LAYER, x, weight, bias, ndim=4)
     stride = pair(stride, name="stride", layer=_LAYER, minimum=1)
     padding = pair(padding, name="padding", layer=_LAYER, minimum=0)
     output_padding = pair(output_padding, name="output_padding", layer=_LAYER, minimum=0)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinysr._validation import check_float_array, check_grad_output, check_same_device, check_same_dtype, contiguous
+from tinysr._validation import check_grad_output, check_weighted_arrays, contiguous
 from tinysr.tiers import choose_tier, tier_function
 
 __all__ = ["linear_backward", "linear_forward"]
@@ -74,12 +74,7 @@ def linear_forward(
         ``cache = (x, weight, has_bias)`` for :func:`linear_backward`.
     """
     tier_name = choose_tier(x, backend, _OP)
-    check_float_array(x, name="x", layer=_OP, ndim=2)
-    check_float_array(weight, name="weight", layer=_OP, ndim=2)
-    if bias is not None:
-        check_float_array(bias, name="bias", layer=_OP, ndim=1)
-    check_same_device(_OP, x=x, weight=weight, bias=bias)
-    check_same_dtype(_OP, x=x, weight=weight, bias=bias)
+    check_weighted_arrays(_OP, x, weight, bias, ndim=2)
     if weight.shape[1] != x.shape[1]:
         raise ValueError(
             f"{_OP}: expected weight with {x.shape[1]} input features to match x of shape {x.shape}, "
