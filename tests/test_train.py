@@ -173,3 +173,24 @@ def test_fsrcnn_and_espcn_train_validate_and_resume(tmp_path, model, scale):
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
     with pytest.raises(TrainingError, match=f"{model} works on the Y channel"):
         train({**settings, "channels": "rgb"}, tmp_path / "rgb", **quiet)
+
+
+def test_data_may_pool_several_folders(tmp_path):
+    """--data T91 BSD200: the images of every folder are pooled (here the embedded photos, twice over)."""
+    samples = str(sample_images_dir())
+    other = tmp_path / "copies"
+    other.mkdir()
+    for path in sorted(sample_images_dir().glob("*.png"))[:2]:
+        (other / path.name).write_bytes(path.read_bytes())
+    logs = []
+    run(tmp_path / "run", steps=2, data=[samples, str(other)], callback=None, val=None)
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert saved["config"]["data"] == [str(sample_images_dir().resolve()), str(other.resolve())]
+    train({"steps": 3, "data": [samples, str(other)]}, tmp_path / "run", resume=True, progress=False, log=logs.append)
+    assert any("6 images from" in line for line in logs)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"image folder .*empty holds no image files"):
+        run(tmp_path / "bad", data=[samples, str(empty)])
+    with pytest.raises(TrainingError, match=r"--val takes one folder"):
+        run(tmp_path / "bad2", val=[samples, samples])

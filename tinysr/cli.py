@@ -113,7 +113,9 @@ def _add_train_parser(commands) -> None:
                        help=f"upscaling factor ({both('scale')}; srresnet takes 2 or 4)")
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoint, weights and curves")
     train.add_argument("--resume", action="store_true", help="continue the run saved in RUN_DIR, bit for bit")
-    train.add_argument("--data", metavar="DIR", help="folder of training images (default: the embedded samples)")
+    train.add_argument("--data", metavar="DIR", nargs="+",
+                       help="folder(s) of training images, pooled (default: the embedded samples); the standard "
+                            "291 images: --data ../shared/datasets/T91 ../shared/datasets/BSD200")
     train.add_argument("--val", metavar="DIR",
                        help="folder of validation images, scored every --val-every steps (default: none)")
     train.add_argument("--preset", choices=[*SRCNN_PRESETS, *SRGAN_PRESETS], default=None,

@@ -158,7 +158,9 @@ class SRDataset:
     ``SRDataset(folder=None, *, scale, patch_size, mode="ilr", channels="y", seed=0, augment=True,
     min_images=1)``
 
-    * ``folder``: any folder of images (see ``list_images``); ``None`` uses the embedded sample photos.
+    * ``folder``: any folder of images (see ``list_images``), or a list of folders whose images are
+      pooled (T91 and BSD200 together are the standard 291-image set); ``None`` uses the embedded
+      sample photos.
     * ``scale``: the upscaling factor (int >= 2). Every image is first cropped to a multiple of it.
     * ``patch_size``: the side P of the HR (target) patch. The input patch is P x P in mode "ilr" and
       P/scale x P/scale in mode "lr" (P must then be a multiple of scale).
@@ -183,7 +185,7 @@ class SRDataset:
 
     def __init__(
         self,
-        folder: str | os.PathLike | None = None,
+        folder: str | os.PathLike | list | tuple | None = None,
         *,
         scale: int,
         patch_size: int,
@@ -207,8 +209,11 @@ class SRDataset:
                 f"{where}: in mode 'lr' patch_size must be a multiple of scale {self.scale} so that the LR "
                 f"patch has a whole number of pixels, got patch_size {self.patch_size}"
             )
-        folder = sample_images_dir() if folder is None else Path(folder)
-        self.files = list_images(folder)
+        folders = [sample_images_dir()] if folder is None else [Path(f) for f in _as_list(folder)]
+        if not folders:
+            raise ValueError(f"{where}: expected a folder of images or a list of folders, got an empty list")
+        self.files = [path for one in folders for path in list_images(one)]
+        folder = folders[0] if len(folders) == 1 else ", ".join(map(str, folders))
         if len(self.files) < min_images:
             raise ValueError(
                 f"{where}: image folder {folder} holds {len(self.files)} image(s), "
@@ -218,7 +223,7 @@ class SRDataset:
         self.channels = 1 if channel_name == "y" else 3
         self.input_size = self.patch_size if self.mode == "ilr" else self.patch_size // self.scale
         self.config = {
-            "folder": str(folder),
+            "folder": str(folders[0]) if len(folders) == 1 else [str(f) for f in folders],
             "scale": self.scale,
             "patch_size": self.patch_size,
             "mode": self.mode,
@@ -332,6 +337,11 @@ class SRDataset:
             self._rng.bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as error:
             raise ValueError(f"{where}: the saved 'rng' state is malformed ({error})") from error
+
+
+def _as_list(folder) -> list:
+    """``folder`` as a list of folders: a list or tuple as it is, anything else as a list of one."""
+    return list(folder) if isinstance(folder, (list, tuple)) else [folder]
 
 
 def load_eval_pairs(folder: str | os.PathLike, scale: int, channels: str = "y") -> list[dict]:

@@ -171,12 +171,14 @@ def _start_validation(run: Run, log) -> Validation | None:
 
 def _log_start(run: Run, log) -> None:
     settings = run.settings
-    if settings["data"] and Path(settings["data"]).name.lower() in ("set5", "set14"):
-        log(f"warning: training on {settings['data']} makes every score measured on it meaningless")
+    data = settings["data"] if isinstance(settings["data"], list) else [settings["data"]] if settings["data"] else []
+    for folder in data:
+        if Path(folder).name.lower() in ("set5", "set14", "b100"):  # the evaluation sets
+            log(f"warning: training on {folder} makes every score measured on it meaningless")
     discriminator = ("" if run.discriminator is None
                      else f"; discriminator {run.discriminator.num_parameters():,}")
     log(f"training {run.name} ({run.model.num_parameters():,} parameters{discriminator}) on "
-        f"{run.dataset.num_images} images from {settings['data'] or 'the embedded samples'}: "
+        f"{run.dataset.num_images} images from {', '.join(data) or 'the embedded samples'}: "
         f"steps {run.step}..{settings['steps']}, batch {settings['batch_size']} of {settings['patch']}x"
         f"{settings['patch']}, Adam lr {settings['lr']:g} ({settings['schedule']}) -> {run.out}")
 

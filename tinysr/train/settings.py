@@ -102,13 +102,24 @@ def check_settings(settings: dict) -> dict:
     _check_choices(merged)
     _check_numbers(merged)
     merged = recipe.check(merged)
-    for key in ("data", "val"):
-        if merged[key] is not None:
-            folder = Path(merged[key])
-            if not folder.is_dir():
-                raise TrainingError(f"--{key} folder {folder} does not exist or is not a folder")
-            merged[key] = str(folder.resolve())
+    merged["data"] = _checked_folders("data", merged["data"])
+    merged["val"] = _checked_folders("val", merged["val"])
     return merged
+
+
+def _checked_folders(key: str, value):
+    """None, one folder (a resolved str) or, for --data only, several (a list of resolved str)."""
+    if value is None:
+        return None
+    folders = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not folders or (key != "data" and len(folders) > 1):
+        raise TrainingError(f"--{key} takes {'one or more folders' if key == 'data' else 'one folder'}, got {value!r}")
+    resolved = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise TrainingError(f"--{key} folder {folder} does not exist or is not a folder")
+        resolved.append(str(folder.resolve()))
+    return resolved[0] if len(resolved) == 1 else resolved
 
 
 def _check_choices(merged: dict) -> None:
@@ -133,6 +144,12 @@ def _check_numbers(merged: dict) -> None:
         raise TrainingError(f"--seed must be a non-negative integer, got {merged['seed']!r}")
 
 
+def _resolved(value):
+    """A folder or file given on the command line, resolved; several (--data) as a list, one as a str."""
+    values = [str(Path(v).resolve()) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    return values[0] if len(values) == 1 else values
+
+
 def resumed_settings(saved: dict, given: dict) -> dict:
     """The saved settings, with the resumable ones overridden; any other change is an error."""
     settings = dict(saved)
@@ -140,7 +157,7 @@ def resumed_settings(saved: dict, given: dict) -> dict:
         if value is None:
             continue
         if key in ("data", "val", "init"):
-            value = str(Path(value).resolve())
+            value = _resolved(value)
         if key in RESUMABLE:
             settings[key] = value
         elif settings.get(key) != value:
