@@ -100,7 +100,8 @@ def test_bad_arguments(network):
         upscale(image, 1, network)
     with pytest.raises(ValueError, match="smaller than the network's receptive field"):
         upscale(image[:3, :3], 3, network)
-    with pytest.raises(ValueError, match="expected model 'srcnn', 'srresnet', 'srgan' or 'bicubic', got 'edsr'"):
+    with pytest.raises(ValueError, match="expected model 'srcnn', 'fsrcnn', 'espcn', 'srresnet', 'srgan' or "
+                                         "'bicubic', got 'edsr'"):
         upscale(image, 2, "edsr")
     with pytest.raises(ValueError, match="bicubic' takes no weights"):
         upscale(image, 2, "bicubic", weights="w.npz")

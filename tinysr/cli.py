@@ -1,6 +1,6 @@
 """The ``tinysr`` command line (also ``python -m tinysr``): one sub-command per task.
 
-    tinysr upscale IN... -o OUT      upscale photos with the shipped SRCNN (or bicubic, or your weights)
+    tinysr upscale IN... -o OUT      upscale photos with a shipped network (or bicubic, or your weights)
     tinysr eval --data DIR           Y-PSNR / SSIM table (and a figure) with the published protocol
     tinysr train srcnn --out RUN     train SRCNN (see ``tinysr train --help``)
     tinysr demo                      build a tiny network, gradcheck it, train it for a few steps
@@ -16,6 +16,10 @@ import argparse
 import sys
 
 from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, SRGAN_PRESETS, defaults
+from tinysr.upscale import NETWORKS
+
+#: the networks ``tinysr upscale`` and ``tinysr eval`` take by name
+UPSCALERS = tuple(NETWORKS)
 
 __all__ = ["build_parser", "main"]
 
@@ -44,11 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_upscale_parser(commands) -> None:
     upscale = commands.add_parser(
-        "upscale", help="upscale images x2, x3 or x4 with the shipped SRCNN, SRResNet or SRGAN, bicubic, or your "
-                        "own weights",
+        "upscale", help="upscale images x2, x3 or x4 with the shipped SRCNN, FSRCNN, ESPCN, SRResNet or SRGAN, "
+                        "bicubic, or your own weights",
         description="Upscale image files, or every image in a folder. Large images are processed in "
                     "overlapping tiles, so memory stays bounded. Outputs keep the input's format.",
         epilog="examples: tinysr upscale photo.jpg -o photo_x3.png --scale 3;  "
+               "tinysr upscale photo.jpg -o photo_x3.png --scale 3 --model fsrcnn;  "
                "tinysr upscale photo.jpg -o photo_x4.png --scale 4 --model srgan;  "
                "tinysr upscale photos/ -o big/ --scale 2 --model bicubic",
     )
@@ -57,9 +62,9 @@ def _add_upscale_parser(commands) -> None:
                          help="output file (for one input file) or folder (created if needed); outputs in a "
                               "folder are named NAME_xSCALE.SUFFIX")
     upscale.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
-    upscale.add_argument("--model", choices=["srcnn", "srresnet", "srgan", "bicubic"], default="srcnn",
-                         help="srcnn (shipped for x2, x3, x4; the default), srresnet or srgan (shipped for x4), "
-                              "or bicubic")
+    upscale.add_argument("--model", choices=[*UPSCALERS, "bicubic"], default="srcnn",
+                         help="srcnn (the default), fsrcnn or espcn (shipped for x2, x3, x4), srresnet or srgan "
+                              "(shipped for x4), or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train, instead of the shipped one")
     upscale.add_argument("--tile", type=int, default=None,
@@ -77,9 +82,10 @@ def _add_eval_parser(commands) -> None:
     )
     evaluate.add_argument("--data", required=True, metavar="DIR", help="folder of high-resolution images")
     evaluate.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
-    evaluate.add_argument("--model", nargs="+", choices=["bicubic", "srcnn", "srresnet", "srgan"],
+    evaluate.add_argument("--model", nargs="+", choices=["bicubic", *UPSCALERS],
                           default=["bicubic", "srcnn"],
-                          help="methods to compare (default: bicubic srcnn; srresnet and srgan are shipped for x4)")
+                          help="methods to compare (default: bicubic srcnn; srcnn, fsrcnn and espcn are shipped for "
+                               "x2, x3, x4, srresnet and srgan for x4)")
     evaluate.add_argument("--weights", metavar="FILE",
                           help="weights to use instead of the shipped ones (with one network model)")
     evaluate.add_argument("--figure", metavar="OUT.png", help="also save side-by-side crops of every method")
@@ -93,7 +99,7 @@ def _add_train_parser(commands) -> None:
         text = f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
         text += f", srgan {g[key]:{fmt}}" if g[key] is not None else ", srgan: its --preset's"
         return text + (f", fsrcnn and espcn {f[key]:{fmt}}" if f[key] is not None else
-                       ", fsrcnn and espcn: 11 LR pixels x the scale")
+                       ", fsrcnn and espcn: 20 LR pixels x the scale")
 
     train = commands.add_parser(
         "train", help="train a super-resolution network (SRCNN, FSRCNN, ESPCN, SRResNet, SRGAN) with checkpoints, "
@@ -217,7 +223,7 @@ def _upscale(args: argparse.Namespace) -> int:
     if args.tile is not None and args.tile < 16:
         raise ValueError(f"--tile must be >= 16, got {args.tile}")
     if args.model == "bicubic" and args.weights:
-        raise ValueError("--weights is for --model srcnn, srresnet or srgan; bicubic has no weights")
+        raise ValueError(f"--weights is for --model {', '.join(UPSCALERS)}; bicubic has no weights")
     files = []
     for name in args.inputs:
         path = Path(name)

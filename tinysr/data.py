@@ -118,19 +118,21 @@ def _read_hr(path: Path, channels: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _degrade(hr: np.ndarray, scale: int, *, round_lr: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(lr, ilr)`` of a modcropped HR image ``(H, W, C)`` uint8.
+def _degrade(hr: np.ndarray, scale: int, *, round_lr: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lr, ilr, lr_float)`` of a modcropped HR image ``(H, W, C)`` uint8.
 
     ``lr = bicubic_degrade(hr, scale)`` is ``(H / scale, W / scale, C)`` uint8; ``ilr`` is the bicubic
     upscale of the LR back to ``(H, W, C)``, float32 clipped to [0, 1]. With ``round_lr`` (training) the
     upscale starts from the uint8 LR, as a real low-resolution file would be; without it (evaluation)
     from the unrounded float LR, which is the protocol of the published tables (``tinysr.image``).
+    ``lr_float`` is that unrounded LR, float32 clipped to [0, 1]: what the protocol feeds networks that
+    read the LR image itself (FSRCNN, ESPCN).
     """
     lr_float = bicubic_degrade(hr, scale, round_to_uint8=False)
     lr = to_uint8(lr_float).reshape(hr.shape[0] // scale, hr.shape[1] // scale, hr.shape[2])
     ilr = imresize(to_float(lr) if round_lr else lr_float, scale=scale)
     ilr = np.clip(ilr, 0.0, 1.0).astype(np.float32, copy=False).reshape(hr.shape)
-    return lr, ilr
+    return lr, ilr, np.clip(lr_float, 0.0, 1.0).astype(np.float32, copy=False).reshape(lr.shape)
 
 
 def _dihedral(patch: np.ndarray, k: int) -> np.ndarray:
@@ -238,7 +240,7 @@ class SRDataset:
         self._inputs: list[np.ndarray] = []
         for path in self.files:
             hr = self._load_checked(path, channel_name)
-            lr, ilr = _degrade(hr, self.scale)
+            lr, ilr, _ = _degrade(hr, self.scale)
             self._targets.append(np.ascontiguousarray(hr.transpose(2, 0, 1)))
             self._inputs.append(np.ascontiguousarray((ilr if self.mode == "ilr" else lr).transpose(2, 0, 1)))
         self.num_images = len(self.files)
@@ -355,6 +357,8 @@ def load_eval_pairs(folder: str | os.PathLike, scale: int, channels: str = "y") 
         "lr"    (H / scale, W / scale, C) uint8: ``bicubic_degrade(hr, scale)``
         "ilr"   float32 in [0, 1]: the bicubic upscale of the unrounded LR (the published protocol,
                 see ``tinysr.image``), clipped, not rounded; (H, W) for "y", (H, W, 3) for "rgb"
+        "lr_float"  float32 in [0, 1]: the unrounded LR itself, clipped; (h, w) for "y", (h, w, 3) for
+                "rgb" (what FSRCNN and ESPCN read under the protocol)
 
     Colour handling is ``SRDataset``'s (module docstring). Raises ``ValueError`` naming the folder or
     file for a missing/empty folder or an image smaller than ``scale``, ``ImageError`` for an unreadable
@@ -372,8 +376,8 @@ def load_eval_pairs(folder: str | os.PathLike, scale: int, channels: str = "y") 
                 f"smaller than the scale {scale}"
             )
         hr = np.ascontiguousarray(modcrop(hr, scale))
-        lr, ilr = _degrade(hr, scale, round_lr=False)
+        lr, ilr, lr_float = _degrade(hr, scale, round_lr=False)
         if channels == "y":
-            ilr = ilr[:, :, 0]
-        pairs.append({"name": path.stem, "path": path, "hr": hr, "lr": lr, "ilr": ilr})
+            ilr, lr_float = ilr[:, :, 0], lr_float[:, :, 0]
+        pairs.append({"name": path.stem, "path": path, "hr": hr, "lr": lr, "ilr": ilr, "lr_float": lr_float})
     return pairs

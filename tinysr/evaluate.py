@@ -6,6 +6,8 @@ input of SRCNN), run through each model, rounded to uint8, and compared with the
 ``scale`` pixels shaved from every border: Y-PSNR (peak 255) and SSIM. On Set5 this gives the
 bicubic row of every paper: 33.66 / 30.39 / 28.42 dB at x2 / x3 / x4.
 
+FSRCNN and ESPCN, which read the LR Y channel itself, get the unrounded LR Y (the input the
+published MATLAB test code gives them; SRCNN's ILR is the bicubic upscale of the same LR).
 Networks that take the LR RGB image (SRResNet, SRGAN) get the uint8 RGB LR image (as a real
 low-resolution file would be); their rounded RGB output is converted to Y (MATLAB ``rgb2ycbcr``,
 rounded) and scored in the same way. Greyscale files are fed as three equal channels and scored
@@ -32,14 +34,15 @@ from tinysr.device import forward_on_host
 from tinysr.image import bicubic_degrade, modcrop, read_image, rgb_to_y_uint8, to_uint8
 from tinysr.metrics import psnr, ssim
 from tinysr.nn import Module
-from tinysr.upscale import load_model, upscale
+from tinysr.upscale import input_channels, load_model, reads_lr, upscale
 
 __all__ = ["evaluate", "format_table", "gradient_magnitude", "save_figure"]
 
 
-def _network_y(network: Module, ilr: np.ndarray) -> np.ndarray:
-    """Run a Y-channel network on one ``(H, W)`` ILR image; return the rounded uint8 ``(H, W, 1)``."""
-    out = forward_on_host(network, np.ascontiguousarray(ilr[None, None], dtype=np.float32))[0, 0]
+def _network_y(network: Module, y: np.ndarray) -> np.ndarray:
+    """Run a Y-channel network on one ``(h, w)`` image (the ILR, or the LR for FSRCNN and ESPCN);
+    return its rounded uint8 output ``(H, W, 1)``."""
+    out = forward_on_host(network, np.ascontiguousarray(y[None, None], dtype=np.float32))[0, 0]
     return to_uint8(out)[:, :, None]
 
 
@@ -80,10 +83,10 @@ def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weigh
         if network is not None:
             network.to(device)
     for name, network in networks.items():
-        if network is not None and network.config["name"] == "srcnn" and network.config.get("channels", 1) != 1:
+        if network is not None and not reads_lr(network) and input_channels(network) != 1:
             raise ValueError(f"eval: the {name} weights are for RGB input; evaluation follows the Y-channel protocol")
     pairs = load_eval_pairs(folder, scale, channels="y")
-    needs_rgb = any(network is not None and network.config["name"] == "srresnet" for network in networks.values())
+    needs_rgb = any(reads_lr(network) and input_channels(network) == 3 for network in networks.values())
     rgb_pairs = load_eval_pairs(folder, scale, channels="rgb") if needs_rgb else [None] * len(pairs)
     results = {name: {"psnr": [], "ssim": [], "sharpness": []} for name in models}
     for done, (pair, rgb_pair) in enumerate(zip(pairs, rgb_pairs), start=1):
@@ -91,11 +94,11 @@ def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weigh
         for name, network in networks.items():
             if network is None:
                 sr = to_uint8(pair["ilr"])[:, :, None]
-            elif network.config["name"] == "srresnet":
+            elif reads_lr(network) and input_channels(network) == 3:
                 grey = read_image(pair["path"]).shape[2] in (1, 2)
                 sr = _network_rgb_y(network, rgb_pair["lr"], grey)
             else:
-                sr = _network_y(network, pair["ilr"])
+                sr = _network_y(network, pair["lr_float"] if reads_lr(network) else pair["ilr"])
             results[name]["psnr"].append(psnr(sr, pair["hr"], crop_border=scale))
             results[name]["ssim"].append(ssim(sr, pair["hr"], crop_border=scale))
             results[name]["sharpness"].append(gradient_magnitude(sr, scale) / hr_sharpness)

@@ -8,8 +8,9 @@ How an image goes through an SRCNN trained on the Y channel (the paper's set-up)
               -> YCbCr -> RGB -> rounded to uint8
 
 A model trained on RGB (``channels=3``) runs on all three bicubic-upscaled channels instead, and
-``model="bicubic"`` stops after the bicubic step. SRResNet and SRGAN (``model="srresnet"`` or
-``"srgan"``, both an SRResNet network) take the LR RGB image itself and enlarge it inside.
+``model="bicubic"`` stops after the bicubic step. The other networks read the low-resolution
+image itself and enlarge it inside (their ``input_mode`` is "lr"): FSRCNN and ESPCN its Y channel
+(Cb and Cr go up with bicubic, as for SRCNN), SRResNet and SRGAN (an SRResNet network) its RGB.
 An alpha channel is upscaled with bicubic on its own. Greyscale images go through the Y path
 directly (their grey level is their luma).
 
@@ -37,21 +38,20 @@ from tinysr.device import forward_on_host
 from tinysr.image import imresize, rgb_to_ycbcr, to_float, ycbcr_to_rgb
 from tinysr.nn import Module
 
-__all__ = ["SCALES", "load_model", "shipped_weights_path", "upscale"]
+__all__ = ["SCALES", "input_channels", "load_model", "reads_lr", "shipped_weights_path", "upscale"]
 
 #: upscaling factors the shipped weights cover, per model
 SCALES = (2, 3, 4)
-SHIPPED_SCALES = {"srcnn": (2, 3, 4), "srresnet": (4,), "srgan": (4,)}
+SHIPPED_SCALES = {"srcnn": (2, 3, 4), "fsrcnn": (2, 3, 4), "espcn": (2, 3, 4), "srresnet": (4,), "srgan": (4,)}
 #: the network each model name loads (an SRGAN generator is an SRResNet)
-NETWORKS = {"srcnn": "srcnn", "srresnet": "srresnet", "srgan": "srresnet"}
-#: default tile side (output pixels) and tiles per batch: SRResNet needs a wide margin around each
-#: tile (its receptive field), so it takes larger tiles, one at a time, to keep memory bounded.
-#: SRCNN's convolutions share one tile's blocks among the cores, so it takes one 384-pixel tile at a
-#: time: larger tiles redo fewer margins (a 512x512 photo at x3 goes through the network as 16
-#: windows of 400x400 pixels instead of 121 of 157x157), ~290 MB of working memory. On that photo
-#: (2 threads, medians of 5, two rounds) 384-pixel tiles took 1.36-1.42 s, 512-pixel 1.45-1.47 s
-#: and 768-pixel 1.19-1.39 s: within the noise, while memory grows with the square.
-TILING = {"srcnn": (384, 1), "srresnet": (384, 1), "bicubic": (144, 2)}
+NETWORKS = {"srcnn": "srcnn", "fsrcnn": "fsrcnn", "espcn": "espcn", "srresnet": "srresnet", "srgan": "srresnet"}
+#: default tile side (output pixels) and tiles per batch, for every model: the convolutions share
+#: one tile's blocks among the cores, so one 384-pixel tile goes at a time. Larger tiles redo fewer
+#: margins (a 512x512 photo at x3 goes through SRCNN as 16 windows of 400x400 pixels instead of 121
+#: of 157x157), ~290 MB of working memory. On that photo (2 threads, medians of 5, two rounds)
+#: 384-pixel tiles took 1.36-1.42 s, 512-pixel 1.45-1.47 s and 768-pixel 1.19-1.39 s: within the
+#: noise, while memory grows with the square.
+TILING = (384, 1)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -84,9 +84,14 @@ def load_model(model: str | Module = "srcnn", scale: int = 3, weights=None) -> M
     return network.eval()
 
 
-def _takes_lr(network: Module | None) -> bool:
-    """True for networks that take the LR image itself (SRResNet), False for those that take the ILR (SRCNN)."""
-    return network is not None and getattr(network, "config", {}).get("name") == "srresnet"
+def reads_lr(network: Module | None) -> bool:
+    """True for networks that read the LR image itself (FSRCNN, ESPCN, SRResNet), False for the ILR (SRCNN)."""
+    return network is not None and getattr(network, "input_mode", "ilr") == "lr"
+
+
+def input_channels(network: Module) -> int:
+    """The image channels a network reads: 1 (Y) or 3 (RGB); 1 for a module that does not say."""
+    return getattr(network, "channels", getattr(network, "config", {}).get("channels", 1))
 
 
 def upscale(
@@ -105,7 +110,7 @@ def upscale(
     Args:
         image: ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` (RGBA), uint8 or uint16.
         scale: 2, 3 or 4 for the shipped weights (any int >= 2 with your own weights or bicubic).
-        model: "srcnn", "srresnet", "srgan", "bicubic", or a ``Module`` (e.g. from
+        model: "srcnn", "fsrcnn", "espcn", "srresnet", "srgan", "bicubic", or a ``Module`` (e.g. from
             ``tinysr.checkpoint.load_weights``).
         weights: path of a weights file to use instead of the shipped one.
         tile: side of the output tiles, in pixels; memory grows with its square (default 384).
@@ -122,9 +127,9 @@ def upscale(
     network = load_model(model, scale, weights)
     if network is not None:
         network.to(device)
-    if _takes_lr(network) and network.scale != scale:
+    if reads_lr(network) and network.scale != scale:
         raise ValueError(f"upscale: the network upscales x{network.scale}, but scale={scale} was asked for")
-    default_tile, default_batch = TILING["srresnet" if _takes_lr(network) else "srcnn"]
+    default_tile, default_batch = TILING
     tile = _check_int(default_tile if tile is None else tile, "tile", minimum=16)
     batch_size = _check_int(default_batch if batch_size is None else batch_size, "batch_size", minimum=1)
     radius = 0 if network is None else (getattr(network, "receptive_field", 1) - 1) // 2
@@ -148,7 +153,7 @@ def _upscale_tiled(image, scale, network, out, *, tile, batch_size, progress=Non
     for start in range(0, len(tiles), batch_size):
         group = tiles[start : start + batch_size]
         crops = np.stack([image[t.crop_rows, t.crop_cols] for t in group])
-        windows = None if _takes_lr(network) else _network_windows(group, scale, radius, crops.shape[1:3])
+        windows = None if reads_lr(network) else _network_windows(group, scale, radius, crops.shape[1:3])
         results = _upscale_crops(crops, scale, network, windows)
         for i, (t, result) in enumerate(zip(group, results)):
             rows, cols = t.owned_in_crop_rows, t.owned_in_crop_cols
@@ -196,19 +201,8 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None, window
     """
     crops = to_float(crops)
     colour = crops.shape[3] in (3, 4)
-    if _takes_lr(network):  # SRResNet: RGB in, RGB out; alpha (if any) bicubic on its own
-        results = np.empty((crops.shape[0], crops.shape[1] * scale, crops.shape[2] * scale, crops.shape[3]),
-                           dtype=np.float32)
-        rgb = crops[..., :3] if colour else np.repeat(crops[..., :1], 3, axis=3)
-        sr = forward_on_host(network, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
-        sr = sr.transpose(0, 2, 3, 1)
-        if colour:
-            results[..., :3] = sr
-            for i, crop in enumerate(crops[..., 3:]):
-                results[i, ..., 3:] = imresize(crop, scale=scale)
-        else:
-            results[..., 0] = sr.mean(axis=3)
-        return results
+    if reads_lr(network):
+        return _upscale_lr_crops(crops, scale, network)
     bicubic = []
     for i, crop in enumerate(crops):
         if colour and network is not None and getattr(network, "config", {}).get("channels", 1) == 1:
@@ -232,6 +226,40 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None, window
             results[..., :3] = sr
         else:
             results[..., 0] = sr.mean(axis=3)
+    return results
+
+
+def _upscale_lr_crops(crops: np.ndarray, scale: int, network: Module) -> np.ndarray:
+    """``_upscale_crops`` for a network that reads the LR image: (T, h, w, C) float -> (T, H, W, C).
+
+    On RGB (SRResNet): RGB in, RGB out (a grey image as three equal channels, the output's mean).
+    On Y (FSRCNN, ESPCN): the network upscales the LR Y channel; Cb and Cr go up with bicubic.
+    Alpha, if any, goes up with bicubic on its own.
+    """
+    colour = crops.shape[3] in (3, 4)
+    results = np.empty((crops.shape[0], crops.shape[1] * scale, crops.shape[2] * scale, crops.shape[3]),
+                       dtype=np.float32)
+    if input_channels(network) == 3:
+        rgb = crops[..., :3] if colour else np.repeat(crops[..., :1], 3, axis=3)
+        sr = forward_on_host(network, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
+        sr = sr.transpose(0, 2, 3, 1)
+        if colour:
+            results[..., :3] = sr
+        else:
+            results[..., 0] = sr.mean(axis=3)
+    elif colour:
+        ycbcr = rgb_to_ycbcr(crops[..., :3])
+        for i, crop in enumerate(ycbcr):
+            results[i, ..., :3] = imresize(crop, scale=scale)  # Cb and Cr (and a Y the network replaces)
+        results[..., 0] = forward_on_host(network, np.ascontiguousarray(ycbcr[:, None, :, :, 0],
+                                                                        dtype=np.float32))[:, 0]
+        results[..., :3] = ycbcr_to_rgb(results[..., :3])
+    else:
+        results[..., 0] = forward_on_host(network, np.ascontiguousarray(crops[:, None, :, :, 0],
+                                                                        dtype=np.float32))[:, 0]
+    if crops.shape[3] == 4:
+        for i, crop in enumerate(crops[..., 3:]):
+            results[i, ..., 3:] = imresize(crop, scale=scale)
     return results
 
 

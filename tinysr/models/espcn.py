@@ -35,7 +35,10 @@ class ESPCN(Module):
     Attributes:
         config: ``{"name": "espcn", "scale"}`` for ``build_model``.
         receptive_field: side, in output pixels, of the upscaled LR window one output pixel sees.
+        input_mode, channels: "lr", 1: it reads the low-resolution Y channel itself.
     """
+
+    input_mode, channels = "lr", 1
 
     def __init__(self, scale: int = 3, *, dtype=np.float32, rng: int | np.random.Generator | None = None):
         if isinstance(scale, bool) or scale not in SCALES:

@@ -45,7 +45,10 @@ class FSRCNN(Module):
         config: ``{"name": "fsrcnn", "scale", "d", "s", "m"}`` for ``build_model``.
         receptive_field: side, in output pixels, of the upscaled LR window one output pixel can see
             (an upper bound), for tiling.
+        input_mode, channels: "lr", 1: it reads the low-resolution Y channel itself.
     """
+
+    input_mode, channels = "lr", 1
 
     def __init__(self, scale: int = 3, d: int = 56, s: int = 12, m: int = 4, *, dtype=np.float32,
                  rng: int | np.random.Generator | None = None):

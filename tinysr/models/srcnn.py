@@ -50,7 +50,10 @@ class SRCNN(Module):
     Attributes:
         config: everything needed to rebuild the architecture, ``build_model(model.config)``.
         receptive_field: side of the input window that one output pixel sees, ``f1 + f2 + f3 - 2``.
+        input_mode: "ilr": it reads the bicubic-upscaled image, and ``channels`` of it.
     """
+
+    input_mode = "ilr"
 
     def __init__(self, channels: int = 1, n1: int = 64, n2: int = 32, f1: int = 9, f2: int = 5, f3: int = 5,
                  *, dtype=np.float32, rng: int | np.random.Generator | None = None):
@@ -75,6 +78,7 @@ class SRCNN(Module):
         self.conv3 = Conv2d(n2, channels, f3, padding="same", dtype=dtype, rng=rng)
         self.config = {"name": "srcnn", **{key: int(value) for key, value in sizes.items()}}
         self.receptive_field = f1 + f2 + f3 - 2
+        self.channels = int(channels)
 
     @classmethod
     def preset(cls, name: str = "9-5-5", channels: int = 1, *, dtype=np.float32,

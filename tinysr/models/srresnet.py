@@ -66,10 +66,13 @@ class SRResNet(Module):
         scale: the upscaling factor.
         receptive_field: side, in output pixels, of the window of the LR image (upscaled) that
             one output pixel can see (an upper bound), for tiling.
+        input_mode, channels: "lr", 3: it reads the low-resolution RGB image itself.
 
     Parameter names follow the layout above: ``head.0.weight``, ``blocks.3.body.1.running_mean``,
     ``trunk.0.weight``, ``upsample.0.weight`` (the first sub-pixel conv), ``tail.weight``.
     """
+
+    input_mode, channels = "lr", 3
 
     def __init__(self, scale: int = 4, num_blocks: int = 16, num_features: int = 64, *, icnr: bool = True,
                  dtype=np.float32, rng: int | np.random.Generator | None = None):

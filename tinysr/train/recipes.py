@@ -96,8 +96,15 @@ SRCNN_RECIPE = Recipe(
 
 
 def _lr_patch_for_scale(merged: dict, given: dict) -> dict:
-    """Default HR patch: 11 LR pixels times the scale (33 at x3), where the user gave none."""
-    return merged if given.get("patch") is not None else {**merged, "patch": 11 * merged["scale"]}
+    """Default HR patch: 20 LR pixels times the scale (60 at x3), where the user gave none.
+
+    The networks pad every convolution with zeros, so a patch's pixels near its edges learn from
+    zeros that a whole image does not have; FSRCNN sees 6 LR pixels to each side, so on an 11-pixel
+    patch (the paper's, which used no padding) every pixel sees some. With 20-pixel patches, and a
+    batch of 20 for about the same pixels per step as 64 of 11, FSRCNN x3 scored 31.41 dB on Set5
+    after 6,000 steps against 31.32 dB, at 18 ms per step instead of 23 (one thread).
+    """
+    return merged if given.get("patch") is not None else {**merged, "patch": 20 * merged["scale"]}
 
 
 def _check_y_and_lr_patch(merged: dict) -> dict:
@@ -115,8 +122,8 @@ _LOW_RESOLUTION_Y = {
     "channels": "y",
     "scale": 3,
     "steps": 100_000,
-    "batch_size": 64,
-    "patch": None,       # None: 11 LR pixels times the scale
+    "batch_size": 20,
+    "patch": None,       # None: 20 LR pixels times the scale
     "lr": 1e-3,
     "lr_min": 1e-5,
 }
