@@ -1,10 +1,13 @@
-"""Time ``tinysr.upscale`` of a 512x512 photo at x3 with the shipped SRCNN, and its three convolutions.
+"""Time ``tinysr.upscale`` of a 512x512 photo at x3 with SRCNN, FSRCNN and ESPCN, and SRCNN's three convolutions.
 
-    NUMBA_NUM_THREADS=2 python benchmarks/bench_upscale.py [--repeats 3] [--tile T] [--batch-size B]
+    NUMBA_NUM_THREADS=2 python benchmarks/bench_upscale.py [--repeats 3] [--models srcnn fsrcnn espcn]
+                                                           [--tile T] [--batch-size B]
 
-1. The whole call, ``tinysr.upscale(image, scale=3)`` (the default model: SRCNN 9-5-5 on the Y
-   channel, shipped weights, default tiling), after one warm-up call so that Numba compilation is
-   excluded: the median of ``--repeats`` runs. The target of issue 3 is under 2 s on 2 cores.
+1. The whole call, ``tinysr.upscale(image, scale=3, model=NAME)`` for each of ``--models`` (shipped
+   weights; a network without shipped x3 weights is timed with fresh weights, which take the same
+   time; default tiling), after one warm-up call so that Numba compilation is excluded: the median
+   of ``--repeats`` runs, and each model's time as a fraction of SRCNN's. Targets: SRCNN under 2 s
+   on 2 cores (issue 3); FSRCNN at least 5x faster than SRCNN (issue 13).
 2. Where the time goes: the same upscale with the same network, whose three ``Conv2d`` layers are
    wrapped in timers; per layer the median over the repeats of its total time in one upscale,
    and the rest (bicubic, colour conversion, ReLU, tiling) as "other".
@@ -32,7 +35,8 @@ import numpy as np
 
 import tinysr
 from tinysr.image import read_image
-from tinysr.upscale import load_model
+from tinysr.models import MODELS
+from tinysr.upscale import load_model, shipped_weights_path
 
 SAMPLE = Path(tinysr.__file__).parent / "sample_images" / "astronaut.png"
 #: the clocks of the per-layer timings: wall time, or the process's CPU time (``--clock cpu``)
@@ -52,6 +56,13 @@ def thread_cpu_seconds() -> dict[str, float]:
             continue
         seconds[task.name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime, in ticks
     return seconds
+
+
+def network_for(name: str):
+    """The shipped x3 network ``name``, or a fresh one (same architecture, same time) where none is shipped."""
+    if shipped_weights_path(name, SCALE).exists():
+        return load_model(name, SCALE), "shipped"
+    return MODELS[name](SCALE, rng=0).eval(), "fresh weights"
 
 
 def time_upscale(image: np.ndarray, repeats: int, **options) -> list[tuple[float, float, float]]:
@@ -140,6 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--image", type=Path, default=SAMPLE)
+    parser.add_argument("--models", nargs="+", choices=["srcnn", "fsrcnn", "espcn"],
+                        default=["srcnn", "fsrcnn", "espcn"], help="networks to time (default: all three)")
     parser.add_argument("--tile", type=int, help="output tile side (default: upscale's)")
     parser.add_argument("--batch-size", type=int, help="tiles per network call (default: upscale's)")
     parser.add_argument("--no-layers", action="store_true", help="time the whole call only")
@@ -153,16 +166,22 @@ def main() -> None:
     image = read_image(args.image)
     threads = numba.get_num_threads()
     print(f"tinysr {tinysr.__version__}, numba {numba.__version__} ({threads} threads), "
-          f"{args.image.name} {image.shape}, x{SCALE}, shipped SRCNN 9-5-5 on Y, options {options or 'default'}")
+          f"{args.image.name} {image.shape}, x{SCALE}, options {options or 'default'}")
 
-    times = time_upscale(image, args.repeats, **options)
-    walls = [wall for wall, _, _ in times]
-    print(f"tinysr.upscale: median {statistics.median(walls):.2f} s of {args.repeats} "
-          f"({', '.join(f'{t:.2f}' for t in walls)}); target < 2 s")
-    print(f"  CPU time median {statistics.median(cpu for _, cpu, _ in times):.2f} s, busiest thread "
-          f"{statistics.median(busiest for _, _, busiest in times):.2f} s (the wall time on an idle machine, about)")
+    medians = {}
+    for name in args.models:
+        network, weights = network_for(name)
+        times = time_upscale(image, args.repeats, model=network, **options)
+        walls = [wall for wall, _, _ in times]
+        medians[name] = statistics.median(walls)
+        relative = f"; {medians['srcnn'] / medians[name]:.1f}x faster than SRCNN" if "srcnn" in medians else ""
+        print(f"tinysr.upscale {name} ({weights}): median {medians[name]:.3f} s of {args.repeats} "
+              f"({', '.join(f'{t:.3f}' for t in walls)}){relative}")
+        print(f"  CPU time median {statistics.median(cpu for _, cpu, _ in times):.3f} s, busiest thread "
+              f"{statistics.median(busiest for _, _, busiest in times):.3f} s (the wall time on an idle machine, "
+              "about)")
 
-    if args.no_layers:
+    if args.no_layers or "srcnn" not in args.models:
         return
     network, ours, total, shapes = profile_layers(image, args.repeats, CLOCKS[args.clock], **options)
     theirs = torch_layers(network, shapes, args.repeats, CLOCKS[args.clock])

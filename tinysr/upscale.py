@@ -250,7 +250,7 @@ def _upscale_lr_crops(crops: np.ndarray, scale: int, network: Module) -> np.ndar
     elif colour:
         ycbcr = rgb_to_ycbcr(crops[..., :3])
         for i, crop in enumerate(ycbcr):
-            results[i, ..., :3] = imresize(crop, scale=scale)  # Cb and Cr (and a Y the network replaces)
+            results[i, ..., 1:3] = imresize(crop[..., 1:], scale=scale)  # Cb and Cr: bicubic
         results[..., 0] = forward_on_host(network, np.ascontiguousarray(ycbcr[:, None, :, :, 0],
                                                                         dtype=np.float32))[:, 0]
         results[..., :3] = ycbcr_to_rgb(results[..., :3])
