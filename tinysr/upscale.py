@@ -40,9 +40,8 @@ from tinysr.nn import Module
 
 __all__ = ["SCALES", "input_channels", "load_model", "reads_lr", "shipped_weights_path", "upscale"]
 
-#: upscaling factors the shipped weights cover, per model
+#: the upscaling factors weights may be shipped for (which are: the files in tinysr/weights/)
 SCALES = (2, 3, 4)
-SHIPPED_SCALES = {"srcnn": (2, 3, 4), "fsrcnn": (2, 3, 4), "espcn": (2, 3, 4), "srresnet": (4,), "srgan": (4,)}
 #: the network each model name loads (an SRGAN generator is an SRResNet)
 NETWORKS = {"srcnn": "srcnn", "fsrcnn": "fsrcnn", "espcn": "espcn", "srresnet": "srresnet", "srgan": "srresnet"}
 #: default tile side (output pixels) and tiles per batch, for every model: the convolutions share
@@ -77,7 +76,7 @@ def load_model(model: str | Module = "srcnn", scale: int = 3, weights=None) -> M
     if weights is None:
         weights = shipped_weights_path(model, scale)
         if not weights.exists():
-            shipped = ", ".join(f"x{s}" for s in SHIPPED_SCALES[model])
+            shipped = ", ".join(f"x{s}" for s in SCALES if shipped_weights_path(model, s).exists()) or "none"
             raise FileNotFoundError(f"upscale: no shipped {model} weights for x{scale} (shipped: {shipped}; "
                                     f"looked for {weights})")
     network, _ = load_weights(weights, expected_scale=scale, expected_model=NETWORKS[model])
