@@ -114,3 +114,35 @@ def test_cli_weights_for_another_model_or_scale_is_one_line(tmp_path, weights, a
                    str(weights[file]), "--no-progress")
     assert done.returncode == 1 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("training, folder, shared", [
+    ("data/BSD68", "data/B100", True),        # BSD68 is part of B100
+    (["data/T91", "data/bsd68"], "x/b100", True),
+    ("data/Set5", "elsewhere/set5", True),    # the same dataset, wherever it lies
+    (["data/T91", "data/BSD200"], "data/B100", False),
+    ("data/BSD68", "data/Set14", False),
+    (None, "data/B100", False),               # a weights file that does not say
+])
+def test_shared_training_folder(training, folder, shared):
+    from tinysr.data import shared_training_folder
+
+    found = shared_training_folder(training, folder)
+    assert (found is not None) == shared
+
+
+def test_eval_refuses_a_network_scored_on_images_it_was_trained_on(tmp_path):
+    """A network trained on BSD68 is never scored on B100: one line, exit status 1, no table."""
+    b100 = tmp_path / "B100"
+    b100.mkdir()
+    (b100 / "a.png").write_bytes((dataset_dir("Set5") / "baby.png").read_bytes())
+    weights = tmp_path / "w.npz"
+    save_weights(weights, _small("espcn", 2), scale=2, extra={"training": {"data": "somewhere/BSD68"}})
+    done = _tinysr("eval", "--data", str(b100), "--scale", "2", "--model", "bicubic", "espcn",
+                   "--weights", str(weights))
+    assert done.returncode == 1 and "PSNR" not in done.stdout
+    assert "trained on somewhere/BSD68, which holds images of" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    save_weights(weights, _small("espcn", 2), scale=2, extra={"training": {"data": ["T91", "BSD200"]}})
+    assert _tinysr("eval", "--data", str(b100), "--scale", "2", "--model", "espcn", "--weights",
+                   str(weights)).returncode == 0

@@ -341,6 +341,28 @@ class SRDataset:
             raise ValueError(f"{where}: the saved 'rng' state is malformed ({error})") from error
 
 
+#: the evaluation sets (folder names, any case), and the training sets known to hold some of their images:
+#: BSD68 is 68 of the 100 images of B100 (both come from the BSDS300 test split)
+EVALUATION_SETS = ("set5", "set14", "b100")
+CONTAINED_IN = {"b100": ("bsd68", "bsd100"), "bsd100": ("bsd68", "b100")}
+
+
+def shared_training_folder(training_folders, folder) -> str | None:
+    """The first of ``training_folders`` that holds images of ``folder`` (the same folder, the same
+    dataset name, or a dataset known to be part of it, as BSD68 of B100), or None.
+
+    Scores measured on images a network was trained on say nothing about how it does on new images.
+    """
+    name, place = Path(folder).name.lower(), Path(folder).resolve()
+    for training in _as_list(training_folders):
+        if training is None:
+            continue
+        training_name = Path(training).name.lower()
+        if Path(training).resolve() == place or training_name == name or training_name in CONTAINED_IN.get(name, ()):
+            return str(training)
+    return None
+
+
 def _as_list(folder) -> list:
     """``folder`` as a list of folders: a list or tuple as it is, anything else as a list of one."""
     return list(folder) if isinstance(folder, (list, tuple)) else [folder]

@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from tinysr._files import atomic_write
-from tinysr.data import list_images, load_eval_pairs
+from tinysr.checkpoint import load_weights
+from tinysr.data import list_images, load_eval_pairs, shared_training_folder
 from tinysr.device import forward_on_host
 from tinysr.image import bicubic_degrade, modcrop, read_image, rgb_to_y_uint8, to_uint8
 from tinysr.metrics import psnr, ssim
 from tinysr.nn import Module
-from tinysr.upscale import input_channels, load_model, reads_lr, upscale
+from tinysr.upscale import input_channels, load_model, reads_lr, shipped_weights_path, upscale
 
 __all__ = ["evaluate", "format_table", "gradient_magnitude", "save_figure"]
 
@@ -53,6 +54,15 @@ def _network_rgb_y(network: Module, lr: np.ndarray, grey: bool) -> np.ndarray:
     if grey:
         return to_uint8(out.mean(axis=2))[:, :, None]
     return rgb_to_y_uint8(to_uint8(out))[:, :, None]
+
+
+def _check_not_trained_on(name: str, weights, folder) -> None:
+    """Raise ``ValueError`` if the weights file says its network was trained on images of ``folder``."""
+    training = load_weights(weights)[1].get("training", {}).get("data")
+    shared = shared_training_folder(training, folder)
+    if shared is not None:
+        raise ValueError(f"eval: the {name} weights were trained on {shared}, which holds images of {folder}: "
+                         "scores on images a network was trained on are meaningless (BSD68 is part of B100)")
 
 
 def gradient_magnitude(image: np.ndarray, crop_border: int = 0) -> float:
@@ -79,6 +89,9 @@ def evaluate(folder, scale: int, models: list[str] = ("bicubic", "srcnn"), weigh
         raise ValueError(f"eval: --weights replaces the weights of one network, but the models are {list(models)}; "
                          "evaluate that network alone with bicubic")
     networks = {name: load_model(name, scale, weights if name != "bicubic" else None) for name in models}
+    for name in networks:
+        if networks[name] is not None:
+            _check_not_trained_on(name, weights or shipped_weights_path(name, scale), folder)
     for network in networks.values():
         if network is not None:
             network.to(device)

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from tinysr.data import EVALUATION_SETS
 from tinysr.device import check_device, to_device
 from tinysr.losses import MSELoss
 from tinysr.train.errors import TrainingDiverged, TrainingInterrupted
@@ -173,7 +174,7 @@ def _log_start(run: Run, log) -> None:
     settings = run.settings
     data = settings["data"] if isinstance(settings["data"], list) else [settings["data"]] if settings["data"] else []
     for folder in data:
-        if Path(folder).name.lower() in ("set5", "set14", "b100"):  # the evaluation sets
+        if Path(folder).name.lower() in EVALUATION_SETS:
             log(f"warning: training on {folder} makes every score measured on it meaningless")
     discriminator = ("" if run.discriminator is None
                      else f"; discriminator {run.discriminator.num_parameters():,}")
