@@ -11,7 +11,7 @@ layout                        when (forward)                              file
 ============================  ==========================================  ===================
 ``"winograd"`` (forward only)  stride 1, 5 kernel rows, >= 4 input and     ``conv2d_winograd``
                               >= 16 output channels (SRCNN's 64->32)
-``"direct"`` (forward only)   stride 1, at most 4 output channels         ``conv2d_direct``
+``"direct"`` (forward only)   stride 1, at most 3 output channels         ``conv2d_direct``
                               (the last layer of every SR network)
 ``"windows"``                 4 or more input channels                    ``conv2d_windows``
 ``"im2col"``                  1 to 3 input channels (a Y or RGB image)    ``conv2d_im2col``
@@ -62,8 +62,9 @@ LAYOUTS = {"im2col": conv2d_im2col, "windows": conv2d_windows, "winograd": conv2
 # on every SR shape measured (single thread, float32).
 WINDOW_MIN_CHANNELS = 4
 # Direct rows for stride 1 and at most this many output channels: 2-9x faster than the shifted
-# windows for 1 or 3 output channels (measurements: conv2d_direct.py).
-DIRECT_MAX_OUT_CHANNELS = 4
+# windows for 1 or 3 output channels (measurements: conv2d_direct.py). Not for 4: 56->4 5x5 on a
+# 150x150 map (FSRCNN x2's deconvolution as phases) took 11.5 ms direct, 3.7 ms by windows.
+DIRECT_MAX_OUT_CHANNELS = 3
 
 
 @dataclass(frozen=True)

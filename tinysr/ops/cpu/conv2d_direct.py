@@ -1,4 +1,4 @@
-"""Direct rows: the forward convolution with no matrix product (stride 1, at most 4 output channels).
+"""Direct rows: the forward convolution with no matrix product (stride 1, at most 3 output channels).
 
 A matrix product with 1-4 rows keeps BLAS waiting on memory, and the last layer of every SR
 network makes 1 or 3 channels. So each output row is summed directly from C_in kH kW input rows,

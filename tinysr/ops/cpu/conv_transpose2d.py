@@ -14,10 +14,13 @@ with ``D = ceil(k / s)`` taps per phase and ``xpad`` the input with ``D - 1`` ze
 stride-1 kernels), and interleaving its channels into the frame is a pixel shuffle: a transposed
 convolution *is* a sub-pixel convolution with rearranged weights (tutorial 10 proves it).
 
-The backward pass is that convolution's backward pass (``conv2d_backward_numba``: the input and the
-phase kernels' gradients in one call), after un-interleaving ``grad_output``; the phase kernels'
-gradient is rearranged back into the weight's layout. Each function equals the ``*_reference``
-function of the same name in the op file.
+The backward pass is the op file's equations as they stand: the input gradient is ``conv2d``'s
+forward pass of ``grad_output`` (same weight, stride and padding), and the weight gradient is
+``conv2d``'s weight gradient with ``grad_output`` in the role of its input and ``x`` in that of its
+``grad_output``. (``conv2d_backward_numba`` also computes an input gradient there, the size of
+``grad_output``, which is thrown away. The phases' own backward pass would avoid it, but measured
+slower on FSRCNN's shapes: 3.3 ms instead of 1.0 for a batch of 16 11x11 maps, one thread.) Each
+function equals the ``*_reference`` function of the same name in the op file.
 """
 
 from __future__ import annotations
@@ -41,14 +44,6 @@ def _phase_weights(weight: np.ndarray, stride) -> np.ndarray:
     padded[:, :, :k_h, :k_w] = weight
     by_phase = padded.reshape(c_in, c_out, d_h, sh, d_w, sw)[:, :, ::-1, :, ::-1, :]  # (c, o, j, a, l, b)
     return np.ascontiguousarray(by_phase.transpose(1, 3, 5, 0, 2, 4).reshape(c_out * sh * sw, c_in, d_h, d_w))
-
-
-def _weight_from_phases(phases: np.ndarray, weight_shape, stride) -> np.ndarray:
-    """The inverse of ``_phase_weights`` (taps beyond the kernel dropped): for the weight's gradient."""
-    (sh, sw), (c_in, c_out, k_h, k_w) = stride, weight_shape
-    d_h, d_w = phases.shape[2:]
-    by_phase = phases.reshape(c_out, sh, sw, c_in, d_h, d_w).transpose(3, 0, 4, 1, 5, 2)[:, :, ::-1, :, ::-1, :]
-    return np.ascontiguousarray(by_phase.reshape(c_in, c_out, d_h * sh, d_w * sw)[:, :, :k_h, :k_w])
 
 
 def _geometry(x_shape, weight_shape, stride, padding, output_padding) -> tuple:
@@ -83,22 +78,9 @@ def conv_transpose2d_forward_numba(x, weight, bias, stride, padding, output_padd
 
 
 def conv_transpose2d_backward_numba(grad_output, cache) -> tuple:
-    """Numba tier of ``conv_transpose2d_backward_reference``: the phases' convolution's backward pass."""
-    x, weight, has_bias, stride, padding, output_padding = cache
-    (sh, sw), (ph, pw) = stride, padding
-    (pad_h, pad_w), (h_out, w_out) = _geometry(x.shape, weight.shape, stride, padding, output_padding)
-    n_images, out_channels = grad_output.shape[:2]
-    rows, cols = x.shape[2] + sum(pad_h) - _taps(weight.shape[2], sh) + 1, x.shape[3] + sum(pad_w) - \
-        _taps(weight.shape[3], sw) + 1
-    grad_full = np.zeros((n_images, out_channels, rows * sh, cols * sw), grad_output.dtype)
-    grad_full[:, :, ph : ph + h_out, pw : pw + w_out] = grad_output
-    grad_phases = grad_full.reshape(n_images, out_channels, rows, sh, cols, sw).transpose(0, 1, 3, 5, 2, 4)
-    grad_phases = np.ascontiguousarray(grad_phases.reshape(n_images, out_channels * sh * sw, rows, cols))
-    xpad = np.pad(x, ((0, 0), (0, 0), pad_h, pad_w))
-    grad_xpad, grad_phase_weights, _ = conv2d_backward_numba(
-        grad_phases, (xpad, _phase_weights(weight, stride), False, (1, 1), (0, 0)))
-    grad_input = np.ascontiguousarray(grad_xpad[:, :, pad_h[0] : pad_h[0] + x.shape[2],
-                                                pad_w[0] : pad_w[0] + x.shape[3]])
-    grad_weight = _weight_from_phases(grad_phase_weights, weight.shape, stride)
+    """Numba tier of ``conv_transpose2d_backward_reference``: conv2d's forward pass and its weight gradient."""
+    x, weight, has_bias, stride, padding, _ = cache
+    grad_input = conv2d_forward_numba(grad_output, weight, None, stride, padding)
+    _, grad_weight, _ = conv2d_backward_numba(x, (grad_output, weight, False, stride, padding))
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype) if has_bias else None
     return grad_input, grad_weight, grad_bias
