@@ -160,9 +160,12 @@ def forward(x, weight, bias, stride, padding, out, share_images: bool, block: in
     block, n_blocks = equal_parts((h_out - 1) * wq + w_out, block or BLOCK_COLUMNS)
     threads = thread_count(n_images * n_blocks if share_images else n_images)
     image_size = in_channels * sh * sw * hq * wq
-    phases = np.zeros((n_images if share_images else threads) * image_size, dtype=x.dtype)
-    if share_images:
-        split_all_planes(x, ph, pw, sh, sw, hq, wq, phases)
+    if share_images and (sh, sw, ph, pw) == (1, 1, 0, 0):
+        phases = x.reshape(-1)  # stride 1, no padding: the images are their own phases already (no copy)
+    else:
+        phases = np.zeros((n_images if share_images else threads) * image_size, dtype=x.dtype)
+        if share_images:
+            split_all_planes(x, ph, pw, sh, sw, hq, wq, phases)
     _forward_blocks(x, taps(weight), bias, k_h, k_w, sh, sw, ph, pw, block, threads, share_images, phases, out)
 
 
