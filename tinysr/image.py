@@ -136,8 +136,7 @@ def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
     Raises ``TypeError`` for other dtypes and ``ValueError`` unless the last axis has 3 channels.
     """
     rgb, restore = _colour_input(image, "rgb_to_ycbcr")
-    ycbcr = (rgb @ RGB_TO_YCBCR_MATRIX.T + YCBCR_OFFSET) / 255.0
-    return restore(ycbcr)
+    return restore(_affine(rgb, RGB_TO_YCBCR_MATRIX / 255.0, YCBCR_OFFSET / 255.0))
 
 
 def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
@@ -150,8 +149,22 @@ def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
     To undo ``rgb_to_ycbcr`` of a uint8 image, pass its float64 result divided by 255 and multiply by 255.
     """
     ycbcr, restore = _colour_input(image, "ycbcr_to_rgb")
-    rgb = (ycbcr * 255.0 - YCBCR_OFFSET) @ YCBCR_TO_RGB_MATRIX.T
-    return restore(rgb)
+    return restore(_affine(ycbcr, 255.0 * YCBCR_TO_RGB_MATRIX, -YCBCR_TO_RGB_MATRIX @ YCBCR_OFFSET))
+
+
+def _affine(image: np.ndarray, matrix: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """``matrix @ pixel + offset`` for every pixel of ``image`` (..., 3), in the image's float dtype.
+
+    Written out per output channel, ``out[..., k] = offset[k] + sum_j matrix[k, j] image[..., j]``:
+    ``image @ matrix.T`` on an image is one small product per row (about 1.6x slower on a 450x450
+    tile), and a single (pixels, 3) x (3, 3) product goes to BLAS, whose threads then fight Numba's.
+    """
+    matrix, offset = matrix.astype(image.dtype), offset.astype(image.dtype)
+    out = np.empty_like(image)
+    for k in range(3):
+        out[..., k] = matrix[k, 0] * image[..., 0] + matrix[k, 1] * image[..., 1] + matrix[k, 2] * image[..., 2]
+        out[..., k] += offset[k]
+    return out
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
@@ -191,15 +204,14 @@ def rgb_to_y_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _colour_input(image, function: str):
-    """Validate a colour-conversion input; return it as float64 in [0, 1] and a function restoring the scale."""
+    """Validate a colour-conversion input; return it as float in [0, 1] and a function restoring the scale."""
     _check_array(image, function, "image")
     if image.ndim < 1 or image.shape[-1] != 3:
         raise ValueError(f"{function}: expected image of shape (..., 3), got {image.shape}")
     if image.dtype == np.uint8:
         return image.astype(np.float64) / 255.0, lambda out: out * 255.0
-    if image.dtype in (np.float32, np.float64):
-        dtype = image.dtype
-        return image.astype(np.float64), lambda out: out.astype(dtype)
+    if image.dtype in (np.float32, np.float64):  # computed in the image's own precision
+        return image, lambda out: out
     raise TypeError(
         f"{function}: expected image with dtype uint8 (0..255) or float32/float64 (0..1), got dtype {image.dtype}"
     )

@@ -152,13 +152,15 @@ def _upscale_tiled(image, scale, network, out, *, tile, batch_size, progress=Non
     for start in range(0, len(tiles), batch_size):
         group = tiles[start : start + batch_size]
         crops = np.stack([image[t.crop_rows, t.crop_cols] for t in group])
-        windows = None if reads_lr(network) else _network_windows(group, scale, radius, crops.shape[1:3])
-        results = _upscale_crops(crops, scale, network, windows)
-        for i, (t, result) in enumerate(zip(group, results)):
-            rows, cols = t.owned_in_crop_rows, t.owned_in_crop_cols
-            if windows is not None:  # the result covers only the window: owned rows and columns relative to it
-                rows, cols = _shift(rows, windows[i][0].start), _shift(cols, windows[i][1].start)
-            owned = result[rows, cols]
+        if reads_lr(network):
+            parts = _upscale_lr_crops(to_float(crops), scale, network,
+                                      [(t.owned_in_crop_rows, t.owned_in_crop_cols) for t in group])
+        else:  # each result covers only its window: the owned rows and columns are relative to it
+            windows = _network_windows(group, scale, radius, crops.shape[1:3])
+            results = _upscale_crops(crops, scale, network, windows)
+            parts = [result[_shift(t.owned_in_crop_rows, rows.start), _shift(t.owned_in_crop_cols, cols.start)]
+                     for t, result, (rows, cols) in zip(group, results, windows)]
+        for t, owned in zip(group, parts):
             out[t.out_rows, t.out_cols] = owned if peak is None else np.clip(np.floor(owned * peak + 0.5), 0, peak)
         if progress is not None:
             progress(min(start + batch_size, len(tiles)), len(tiles))
@@ -201,7 +203,7 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None, window
     crops = to_float(crops)
     colour = crops.shape[3] in (3, 4)
     if reads_lr(network):
-        return _upscale_lr_crops(crops, scale, network)
+        return np.stack(_upscale_lr_crops(crops, scale, network))
     bicubic = []
     for i, crop in enumerate(crops):
         if colour and network is not None and getattr(network, "config", {}).get("channels", 1) == 1:
@@ -228,38 +230,37 @@ def _upscale_crops(crops: np.ndarray, scale: int, network: Module | None, window
     return results
 
 
-def _upscale_lr_crops(crops: np.ndarray, scale: int, network: Module) -> np.ndarray:
-    """``_upscale_crops`` for a network that reads the LR image: (T, h, w, C) float -> (T, H, W, C).
+def _upscale_lr_crops(crops: np.ndarray, scale: int, network: Module, owned=None) -> list[np.ndarray]:
+    """``_upscale_crops`` for a network that reads the LR image: (T, h, w, C) float in [0, 1] -> T arrays (H', W', C).
 
     On RGB (SRResNet): RGB in, RGB out (a grey image as three equal channels, the output's mean).
     On Y (FSRCNN, ESPCN): the network upscales the LR Y channel; Cb and Cr go up with bicubic.
-    Alpha, if any, goes up with bicubic on its own.
+    Alpha, if any, goes up with bicubic on its own. ``owned`` (one ``(rows, cols)`` pair of slices
+    per crop, in upscaled pixels) keeps only that part of each crop: the colour work is done on it
+    alone, not on the margin that only the network and the bicubic kernel need. Default: all of it.
     """
     colour = crops.shape[3] in (3, 4)
-    results = np.empty((crops.shape[0], crops.shape[1] * scale, crops.shape[2] * scale, crops.shape[3]),
-                       dtype=np.float32)
+    owned = owned or [(slice(None), slice(None))] * len(crops)
     if input_channels(network) == 3:
         rgb = crops[..., :3] if colour else np.repeat(crops[..., :1], 3, axis=3)
         sr = forward_on_host(network, np.ascontiguousarray(rgb.transpose(0, 3, 1, 2), dtype=np.float32))
         sr = sr.transpose(0, 2, 3, 1)
-        if colour:
-            results[..., :3] = sr
-        else:
-            results[..., 0] = sr.mean(axis=3)
+        parts = [s[rows, cols] if colour else s[rows, cols].mean(axis=2, keepdims=True)
+                 for s, (rows, cols) in zip(sr, owned)]
     elif colour:
         ycbcr = rgb_to_ycbcr(crops[..., :3])
-        for i, crop in enumerate(ycbcr):
-            results[i, ..., 1:3] = imresize(crop[..., 1:], scale=scale)  # Cb and Cr: bicubic
-        results[..., 0] = forward_on_host(network, np.ascontiguousarray(ycbcr[:, None, :, :, 0],
-                                                                        dtype=np.float32))[:, 0]
-        results[..., :3] = ycbcr_to_rgb(results[..., :3])
+        sr_y = forward_on_host(network, np.ascontiguousarray(ycbcr[:, None, :, :, 0], dtype=np.float32))[:, 0]
+        parts = []
+        for y, lr, (rows, cols) in zip(sr_y, ycbcr, owned):
+            cbcr = imresize(lr[..., 1:], scale=scale)[rows, cols]  # Cb and Cr: bicubic of the whole crop
+            parts.append(ycbcr_to_rgb(np.concatenate([y[rows, cols, None], cbcr], axis=2)))
     else:
-        results[..., 0] = forward_on_host(network, np.ascontiguousarray(crops[:, None, :, :, 0],
-                                                                        dtype=np.float32))[:, 0]
+        sr_y = forward_on_host(network, np.ascontiguousarray(crops[:, None, :, :, 0], dtype=np.float32))[:, 0]
+        parts = [y[rows, cols, None] for y, (rows, cols) in zip(sr_y, owned)]
     if crops.shape[3] == 4:
-        for i, crop in enumerate(crops[..., 3:]):
-            results[i, ..., 3:] = imresize(crop, scale=scale)
-    return results
+        parts = [np.concatenate([part, imresize(alpha, scale=scale)[rows, cols]], axis=2)
+                 for part, alpha, (rows, cols) in zip(parts, crops[..., 3:], owned)]
+    return parts
 
 
 @dataclass(frozen=True)
