@@ -1,4 +1,4 @@
-"""The pretrained SRCNN weights in the package: present, trained on BSD68, and as good as README says."""
+"""The pretrained weights in the package: present, trained on what README says, and as good as README says."""
 
 from __future__ import annotations
 
@@ -63,3 +63,31 @@ def test_shipped_srgan_is_sharper_than_srresnet_within_3_db(set5_x4):
     # sharpness: mean gradient magnitude relative to HR; MSE training blurs (< 1), the GAN comes closer to 1
     assert mean["srresnet"]["sharpness"] < 1.0
     assert abs(1.0 - mean["srgan"]["sharpness"]) < abs(1.0 - mean["srresnet"]["sharpness"])
+
+
+#: FSRCNN and ESPCN weights that ship, and the Set5 Y-PSNR README gives for each (rounded down to 0.05 dB)
+FAST_UPSCALERS = {("fsrcnn", 3): 32.5, ("espcn", 3): 32.4}
+
+
+@pytest.mark.parametrize("model, scale", list(FAST_UPSCALERS))
+def test_shipped_fsrcnn_and_espcn_were_trained_on_the_291_images(model, scale):
+    network, meta = load_weights(shipped_weights_path(model, scale), expected_scale=scale, expected_model=model)
+    assert network.config["name"] == model and network.scale == scale
+    assert sorted(Path(folder).name for folder in meta["training"]["data"]) == ["BSD200", "T91"]
+
+
+@pytest.mark.parametrize("model, scale", list(FAST_UPSCALERS))
+def test_shipped_fsrcnn_and_espcn_score_what_readme_says_on_set5(model, scale):
+    report = evaluate(dataset_dir("Set5"), scale, ["bicubic", model])
+    psnr = {m: np.mean(report["results"][m]["psnr"]) for m in ("bicubic", model)}
+    assert psnr[model] >= FAST_UPSCALERS[model, scale]
+    assert psnr[model] > psnr["bicubic"] + 1.5
+
+
+def test_every_shipped_file_is_a_known_network_for_its_scale():
+    for path in sorted(shipped_weights_path("srcnn", 3).parent.glob("*.npz")):
+        name, scale = path.stem.rsplit("_x", 1)
+        network, meta = load_weights(path, expected_scale=int(scale))
+        assert meta["training"]["model"] == name, path.name
+        assert not any(Path(folder).name.lower() in ("set5", "set14", "b100")
+                       for folder in np.atleast_1d(meta["training"]["data"])), path.name

@@ -16,10 +16,17 @@ import argparse
 import sys
 
 from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, SRGAN_PRESETS, defaults
-from tinysr.upscale import NETWORKS
+from tinysr.upscale import NETWORKS, shipped_weights_path
+from tinysr.upscale import SCALES as UPSCALE_SCALES
 
 #: the networks ``tinysr upscale`` and ``tinysr eval`` take by name
 UPSCALERS = tuple(NETWORKS)
+
+
+def _shipped() -> str:
+    """Which scales each network ships weights for, from the files in the package: "srcnn x2 x3 x4, ..."."""
+    scales = {name: [f"x{s}" for s in UPSCALE_SCALES if shipped_weights_path(name, s).exists()] for name in UPSCALERS}
+    return ", ".join(f"{name} {' '.join(found)}" for name, found in scales.items() if found)
 
 __all__ = ["build_parser", "main"]
 
@@ -63,8 +70,7 @@ def _add_upscale_parser(commands) -> None:
                               "folder are named NAME_xSCALE.SUFFIX")
     upscale.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
     upscale.add_argument("--model", choices=[*UPSCALERS, "bicubic"], default="srcnn",
-                         help="srcnn (the default), fsrcnn or espcn (shipped for x2, x3, x4), srresnet or srgan "
-                              "(shipped for x4), or bicubic")
+                         help=f"a network (default: srcnn; shipped weights: {_shipped()}), or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train, instead of the shipped one")
     upscale.add_argument("--tile", type=int, default=None,
@@ -84,8 +90,7 @@ def _add_eval_parser(commands) -> None:
     evaluate.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
     evaluate.add_argument("--model", nargs="+", choices=["bicubic", *UPSCALERS],
                           default=["bicubic", "srcnn"],
-                          help="methods to compare (default: bicubic srcnn; srcnn, fsrcnn and espcn are shipped for "
-                               "x2, x3, x4, srresnet and srgan for x4)")
+                          help=f"methods to compare (default: bicubic srcnn; shipped weights: {_shipped()})")
     evaluate.add_argument("--weights", metavar="FILE",
                           help="weights to use instead of the shipped ones (with one network model)")
     evaluate.add_argument("--figure", metavar="OUT.png", help="also save side-by-side crops of every method")
