@@ -104,7 +104,7 @@ def _add_train_parser(commands) -> None:
         text = f"default: srcnn {d[key]:{fmt}}, srresnet {r[key]:{fmt}}"
         text += f", srgan {g[key]:{fmt}}" if g[key] is not None else ", srgan: its --preset's"
         return text + (f", fsrcnn and espcn {f[key]:{fmt}}" if f[key] is not None else
-                       ", fsrcnn and espcn: 20 LR pixels x the scale")
+                       ", fsrcnn and espcn: 20 LR pixels x the scale, 76 at x4")
 
     train = commands.add_parser(
         "train", help="train a super-resolution network (SRCNN, FSRCNN, ESPCN, SRResNet, SRGAN) with checkpoints, "

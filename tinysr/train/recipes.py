@@ -103,8 +103,11 @@ def _lr_patch_for_scale(merged: dict, given: dict) -> dict:
     patch (the paper's, which used no padding) every pixel sees some. With 20-pixel patches, and a
     batch of 20 for about the same pixels per step as 64 of 11, FSRCNN x3 scored 31.41 dB on Set5
     after 6,000 steps against 31.32 dB, at 18 ms per step instead of 23 (one thread).
+    At x4 that would be 80x80, larger than T91's smallest image (78x78, 76x76 once cropped to a
+    multiple of 4): the default is at most 76 HR pixels (19 LR pixels at x4).
     """
-    return merged if given.get("patch") is not None else {**merged, "patch": 20 * merged["scale"]}
+    scale = merged["scale"]
+    return merged if given.get("patch") is not None else {**merged, "patch": min(20, 76 // scale) * scale}
 
 
 def _check_y_and_lr_patch(merged: dict) -> dict:
