@@ -4,6 +4,7 @@
     tinysr eval --data DIR           Y-PSNR / SSIM table (and a figure) with the published protocol
     tinysr train srcnn --out RUN     train SRCNN (see ``tinysr train --help``)
     tinysr demo                      build a tiny network, gradcheck it, train it for a few steps
+    tinysr serve                     a local web page: upscale a photo, look inside the network
 
 Bad input ends with one line on stderr and a non-zero exit status, never a traceback:
 2 for a malformed command line, 1 for anything found later (a missing folder, a bad checkpoint,
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upscale_parser(commands)
     _add_eval_parser(commands)
     _add_train_parser(commands)
+
+    serve = commands.add_parser(
+        "serve", help="a local web page to upscale a photo and look inside the network (pip install 'tinysr[web]')",
+        description="Serve tinysr's web page and its HTTP API (README, 'tinysr serve'). Binds to 127.0.0.1, "
+                    "this machine only, unless --host says otherwise.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     return parser
 
 
@@ -192,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "train":
         return _train(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.command in ("upscale", "eval"):
         return _run_reporting_errors(args)
     parser.print_help()
@@ -214,6 +224,26 @@ def _run_reporting_errors(args: argparse.Namespace) -> int:
         print(f"tinysr {args.command}: interrupted (finished outputs are complete; none is half-written)",
               file=sys.stderr)
         return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print(f"tinysr serve: error: expected --port between 0 and 65535, got {args.port}", file=sys.stderr)
+        return 2
+    try:
+        from tinysr.web import serve
+        import starlette, uvicorn, multipart  # noqa: F401, E401  (the web extra)
+    except ImportError as error:
+        print(f"tinysr serve: error: the web extra is not installed ({error.name} is missing): "
+              "pip install 'tinysr[web]'", file=sys.stderr)
+        return 1
+    try:
+        serve(args.host, args.port, ready=lambda address: print(f"tinysr serve: {address} (Ctrl-C stops)", flush=True))
+    except OSError as error:
+        print(f"tinysr serve: error: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _upscale(args: argparse.Namespace) -> int:
