@@ -26,7 +26,7 @@ from tinysr.web.inspect import inspect_network
 httpx = pytest.importorskip("httpx", reason="httpx (the test client) is not installed: pip install 'tinysr[test]'")
 with warnings.catch_warnings():  # Starlette 1.x would rather have httpx's successor; httpx still works
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402  (after the skip: needs httpx)
+    from starlette.testclient import TestClient
 
 PACKAGE = Path(service.__file__).resolve().parent.parent
 
@@ -253,3 +253,26 @@ def test_past_the_queue_limit_requests_are_refused_at_once_and_the_rest_served()
         assert len(refused) == 4
         assert all(status == 503 and "the server is busy" in text and "limit is 3" in text for status, text in refused)
         assert httpx.get(server.url + "/api/models").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+def test_tinysr_serve_prints_its_address_serves_and_refuses_a_port_in_use():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tinysr", "serve", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        address = re.fullmatch(r"tinysr serve: (http://127\.0\.0\.1:(\d+)) \(Ctrl-C stops\)\n", line)
+        assert address, line
+        assert httpx.get(address[1] + "/api/models").status_code == 200
+        taken = subprocess.run([*command[:-1], address[2]], capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 1
+        assert taken.stderr == f"tinysr serve: error: cannot listen on 127.0.0.1:{address[2]}: Address already in use\n"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    bad = subprocess.run([*command[:-1], "70000"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected --port between 0 and 65535, got 70000" in bad.stderr

@@ -231,8 +231,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tinysr serve: error: expected --port between 0 and 65535, got {args.port}", file=sys.stderr)
         return 2
     try:
+        import multipart  # noqa: F401  (the web extra: python-multipart, Starlette, Uvicorn)
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from tinysr.web import serve
-        import starlette, uvicorn, multipart  # noqa: F401, E401  (the web extra)
     except ImportError as error:
         print(f"tinysr serve: error: the web extra is not installed ({error.name} is missing): "
               "pip install 'tinysr[web]'", file=sys.stderr)

@@ -23,15 +23,29 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, ready=None) -> None:
     """Serve the page and its API at ``http://host:port`` until Ctrl-C.
 
     ``ready``: called with the address once the server listens (the command line prints it).
+    Raises ``OSError`` if the address cannot be bound (a port in use, say), before anything starts.
     """
+    import socket
+
     import uvicorn
 
     from tinysr.web.app import create_app
+
+    # Bound here rather than by Uvicorn, so that a port in use is an OSError for the caller to report
+    # in one line (Uvicorn would log it and exit); port 0 picks a free port.
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    address = f"http://{f'[{host}]' if ':' in host else host}:{listener.getsockname()[1]}"
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets=None):
             await super().startup(sockets)
             if ready is not None and self.started:
-                ready(f"http://{host if ':' not in host else f'[{host}]'}:{self.servers[0].sockets[0].getsockname()[1]}")
+                ready(address)
 
-    _Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning")).run()
+    _Server(uvicorn.Config(create_app(), log_level="warning")).run(sockets=[listener])

@@ -163,7 +163,8 @@ def create_app(max_queue: int = 32) -> Starlette:
 
     async def inspect(request: Request) -> Response:
         fields = await _read_form(request)
-        crop = {"centre_x": _number(fields, "x"), "centre_y": _number(fields, "y"), "size": _number(fields, "size", int)}
+        crop = {"centre_x": _number(fields, "x"), "centre_y": _number(fields, "y"),
+                "size": _number(fields, "size", int)}
         return await worker.run(inspect_job, **_job_arguments(fields), **crop)
 
     async def bad_request(request: Request, error: RequestError) -> Response:

@@ -30,7 +30,7 @@ import numpy as np
 
 from tinysr.nn import Module, PixelShuffle, PReLU, ReLU, Residual, Tanh
 
-__all__ = ["Inspection", "inspect_network", "named_modules"]
+__all__ = ["Inspection", "inspect_network", "named_modules", "taps"]
 
 _ACTIVATIONS = (ReLU, PReLU, Tanh)
 
@@ -102,7 +102,9 @@ def _recording(layers: list[tuple[str, Module]]):
 
 
 def inspect_network(network: Module, x: np.ndarray, target: np.ndarray | None = None) -> Inspection:
-    """Run ``network`` on one crop ``x`` ``(C, h, w)`` (in [0, 1], cast to the network's dtype), recording each tapped layer.
+    """Run ``network`` on one crop ``x`` ``(C, h, w)`` in [0, 1], recording each tapped layer's output.
+
+    ``x`` is cast to the network's dtype (float32 to run, float64 for a gradient check).
 
     With ``target`` (the ground truth ``(C, H', W')`` the output should equal), also take the MSE
     loss's gradient back through ``network.backward``: the gradient at the input pixels and the L2
@@ -111,7 +113,7 @@ def inspect_network(network: Module, x: np.ndarray, target: np.ndarray | None = 
     """
     if x.ndim != 3:
         raise ValueError(f"inspect_network: expected x of shape (C, h, w), got {x.shape}")
-    dtype = network.parameters()[0].dtype  # float32 to run, float64 for a gradient check
+    dtype = network.parameters()[0].dtype
     batch = np.ascontiguousarray(x[None], dtype=dtype)
     with _recording(taps(network)) as recorded:
         out = network.forward(batch)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tinysr.checkpoint import CheckpointError, load_weights
+from tinysr.checkpoint import CheckpointError
 from tinysr.image import bicubic_degrade, imresize, modcrop, rgb_to_ycbcr, to_float
 from tinysr.image_files import ImageError, read_image, write_image
 from tinysr.metrics import psnr, ssim
