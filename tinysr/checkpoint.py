@@ -13,6 +13,10 @@ files are read with ``allow_pickle=False`` and cannot run code).
   to continue bit for bit: weights, optimizer state, step, the dataset's RNG state, the training
   settings and the loss/validation history.
 
+A weights file may also be a **safetensors** file (``tinysr export --format safetensors``): the
+same arrays under the same names (those of the PyTorch twin's ``state_dict``), and the same JSON
+document in the header's metadata under the key ``tinysr``. ``load_weights`` reads either.
+
 Every file is written atomically: to a temporary file in the same directory, flushed to disk,
 then renamed over the target with ``os.replace``. A crash (or a full disk) at any moment leaves
 either the old file or the new one, never half a file.
@@ -36,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "save_checkpoint",
+    "save_safetensors",
     "save_weights",
 ]
 
@@ -81,6 +86,41 @@ def _read_npz(path, kind: str) -> tuple[dict[str, np.ndarray], dict]:
     return arrays, meta
 
 
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file starts with its header's length (8 bytes, little-endian), then the JSON header."""
+    with open(path, "rb") as file:
+        start = file.read(9)
+    return len(start) == 9 and start[8:9] == b"{" and int.from_bytes(start[:8], "little") < 100_000_000
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    try:
+        from safetensors import SafetensorError, safe_open
+    except ImportError:
+        raise CheckpointError(f"{path} is a safetensors file; reading it needs pip install 'tinysr[export]'") from None
+    try:
+        with safe_open(str(path), framework="numpy") as file:
+            header = file.metadata() or {}
+            arrays = {name: file.get_tensor(name) for name in file.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"weights file {path} is corrupt or truncated ({error})") from None
+    if "tinysr" not in header:
+        raise CheckpointError(f"{path} is a safetensors file without tinysr's metadata (not exported by tinysr)")
+    try:
+        return arrays, json.loads(header["tinysr"])
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"weights file {path} is corrupt: its metadata is not valid JSON ({error})") from None
+
+
+def save_safetensors(path: str | os.PathLike, model: Module, meta: dict) -> None:
+    """Write ``model``'s ``state_dict`` as a safetensors file with ``meta`` (a weights file's JSON), atomically."""
+    from safetensors.numpy import save
+
+    data = save({name: array.copy(order="C") for name, array in model.state_dict().items()},  # 0-d stays 0-d
+                metadata={"tinysr": json.dumps(meta)})
+    atomic_write(path, lambda file: file.write(data))
+
+
 def _check_format(path, meta: dict, expected: str, kind: str) -> None:
     if not isinstance(meta, dict) or meta.get("format") != expected:
         found = meta.get("format") if isinstance(meta, dict) else None
@@ -119,7 +159,9 @@ def save_weights(path: str | os.PathLike, model: Module, *, scale: int, extra: d
 
 def load_weights(path: str | os.PathLike, *, expected_scale: int | None = None,
                  expected_model: str | dict | None = None) -> tuple[Module, dict]:
-    """Read a weights file: returns ``(model, meta)`` with the model in float32, ready to run.
+    """Read a weights file (``.npz``, or ``.safetensors`` from ``tinysr export``): returns ``(model, meta)``.
+
+    The model is in float32, ready to run.
 
     Args:
         expected_scale: if given, the file must be for this upscaling factor.
@@ -130,7 +172,10 @@ def load_weights(path: str | os.PathLike, *, expected_scale: int | None = None,
         CheckpointError: the file is missing, not a tinysr weights file, corrupt or truncated, or
             for another scale or architecture. The message names the file and the mismatch.
     """
-    state, meta = _read_npz(path, "weights")
+    if Path(path).is_file() and _is_safetensors(Path(path)):
+        state, meta = _read_safetensors(Path(path))
+    else:
+        state, meta = _read_npz(path, "weights")
     _check_format(path, meta, WEIGHTS_FORMAT, "weights")
     config, scale = meta.get("model"), meta.get("scale")
     if not isinstance(config, dict) or config.get("name") not in MODELS:

@@ -5,6 +5,7 @@
     tinysr train srcnn --out RUN     train SRCNN (see ``tinysr train --help``)
     tinysr demo                      build a tiny network, gradcheck it, train it for a few steps
     tinysr serve                     a local web page: upscale a photo, look inside the network
+    tinysr export MODEL -o FILE      a network as safetensors (PyTorch) or ONNX (phones, browsers)
 
 Bad input ends with one line on stderr and a non-zero exit status, never a traceback:
 2 for a malformed command line, 1 for anything found later (a missing folder, a bad checkpoint,
@@ -52,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(commands)
     _add_train_parser(commands)
 
+    export = commands.add_parser(
+        "export", help="write a network as safetensors (PyTorch's state_dict) or ONNX (pip install 'tinysr[export]')",
+        description="Export a shipped network (by name, with --scale) or a weights file from tinysr train, with "
+                    "the input and output tinysr upscale gives it (README, 'Use your network elsewhere').")
+    export.add_argument("source", metavar="MODEL_OR_WEIGHTS",
+                        help=f"{', '.join(UPSCALERS)} (shipped weights: {_shipped()}), or a weights file")
+    export.add_argument("--scale", type=int, choices=UPSCALE_SCALES, help="the scale (required with a model name)")
+    export.add_argument("--format", choices=["safetensors", "onnx"], help="default: from the suffix of -o")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
+
     serve = commands.add_parser(
         "serve", help="a local web page to upscale a photo and look inside the network (pip install 'tinysr[web]')",
         description="Serve tinysr's web page and its HTTP API (README, 'tinysr serve'). Binds to 127.0.0.1, "
@@ -80,7 +91,8 @@ def _add_upscale_parser(commands) -> None:
     upscale.add_argument("--model", choices=[*UPSCALERS, "bicubic"], default="srcnn",
                          help=f"a network (default: srcnn; shipped weights: {_shipped()}), or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
-                         help="a weights.npz from tinysr train, instead of the shipped one")
+                         help="a weights.npz from tinysr train (or a .safetensors from tinysr export), instead "
+                              "of the shipped one")
     upscale.add_argument("--tile", type=int, default=None,
                          help="tile side in output pixels (default: 384)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -202,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "export":
+        return _export(args)
     if args.command in ("upscale", "eval"):
         return _run_reporting_errors(args)
     parser.print_help()
@@ -224,6 +238,27 @@ def _run_reporting_errors(args: argparse.Namespace) -> int:
         print(f"tinysr {args.command}: interrupted (finished outputs are complete; none is half-written)",
               file=sys.stderr)
         return 130
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tinysr.checkpoint import CheckpointError
+
+    try:
+        from tinysr.export import export
+
+        path = export(args.source, args.output, format=args.format, scale=args.scale)
+    except ImportError as error:
+        print(f"tinysr export: error: the export extra is not installed ({error.name} is missing): "
+              "pip install 'tinysr[export]'", file=sys.stderr)
+        return 1
+    except (CheckpointError, ValueError, OSError) as error:
+        message = str(error).removeprefix("export: ")
+        if isinstance(error, OSError) and error.filename:
+            message = f"{error.filename}: {error.strerror}"
+        print(f"tinysr export: error: {message}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
