@@ -30,7 +30,7 @@ def test_readme_has_its_examples():
 
 
 def test_training_example_runs_and_gradcheck_passes():
-    output = _run(PYTHON_BLOCKS[0])
+    output = _run(next(block for block in PYTHON_BLOCKS if "gradcheck" in block))
     assert output.startswith("gradcheck passed")
 
 
@@ -44,3 +44,19 @@ def test_buggy_layer_example_fails_as_readme_shows():
                           "return grad_output * self.scale.data[None, :, None, None]")
     assert fixed != buggy
     assert "FAILED" not in _run(fixed)  # with the bug fixed, no error is printed
+
+
+def test_export_snippets_run(tmp_path, monkeypatch):
+    """README's PyTorch and ONNX Runtime snippets, on files made as README says (``tinysr export``)."""
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install 'tinysr[export]'")
+    from tinysr.export import export
+
+    monkeypatch.chdir(tmp_path)
+    export("srcnn", "srcnn_x3.onnx", scale=3)
+    export("srcnn", "my_srcnn.safetensors", scale=3)
+    onnx_block = next(block for block in PYTHON_BLOCKS if "ort.InferenceSession" in block)
+    assert _run(onnx_block).strip() == "(1, 1, 300, 400)"
+    pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+    namespace = {}
+    exec(next(block for block in PYTHON_BLOCKS if "torch_twin" in block), namespace)
+    assert not namespace["model"].training and len(namespace["model"].state_dict()) == 6
