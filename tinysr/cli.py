@@ -20,6 +20,7 @@ import sys
 from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SETTINGS, SRCNN_PRESETS, SRGAN_PRESETS, defaults
 from tinysr.upscale import NETWORKS, shipped_weights_path
 from tinysr.upscale import SCALES as UPSCALE_SCALES
+from tinysr.video import VIDEO_SUFFIXES
 
 #: the networks ``tinysr upscale`` and ``tinysr eval`` take by name
 UPSCALERS = tuple(NETWORKS)
@@ -83,7 +84,9 @@ def _add_upscale_parser(commands) -> None:
                "tinysr upscale photo.jpg -o photo_x4.png --scale 4 --model srgan;  "
                "tinysr upscale photos/ -o big/ --scale 2 --model bicubic",
     )
-    upscale.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders of images")
+    upscale.add_argument("inputs", nargs="+", metavar="IN",
+                         help="image files or folders of images, or one video (.mp4, .mkv, .webm, .gif; "
+                              "pip install 'tinysr[video]')")
     upscale.add_argument("-o", "--out", required=True, metavar="OUT",
                          help="output file (for one input file) or folder (created if needed); outputs in a "
                               "folder are named NAME_xSCALE.SUFFIX")
@@ -307,6 +310,8 @@ def _upscale(args: argparse.Namespace) -> int:
         else:
             raise ValueError(f"{name}: no such file or folder")
     out = Path(args.out)
+    if any(f.suffix.lower() in VIDEO_SUFFIXES for f in files):
+        return _upscale_video(args, files, out)
     single = len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix.lower() in IMAGE_SUFFIXES
     if single:
         targets = [out]
@@ -342,6 +347,41 @@ def _upscale(args: argparse.Namespace) -> int:
         files_bar.write(f"{source} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
                         f"{result.shape[1]}x{result.shape[0]})")
     files_bar.close()
+    return 0
+
+
+def _upscale_video(args: argparse.Namespace, files, out) -> int:
+    """``tinysr upscale clip.mp4 -o clip_x2.mp4``: one video, frame by frame (``tinysr.video``)."""
+    from tqdm import tqdm
+
+    from tinysr.upscale import load_model
+    from tinysr.video import upscale_video
+
+    if len(files) != 1:
+        raise ValueError(f"a video is upscaled on its own: expected one input, got {len(files)}")
+    source = files[0]
+    if out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"-o {out}: expected a video file name ending in {', '.join(VIDEO_SUFFIXES)}")
+    if out.exists() and out.resolve() == source.resolve():
+        raise ValueError(f"{out}: the output would overwrite the input; choose another -o")
+    network = load_model(args.model, args.scale, args.weights)
+    bars = []  # made at the first frame, so that a file that is not a video gets one line on stderr, no bar
+
+    def progress(done, total):
+        if not bars:
+            bars.append(tqdm(desc=source.name, unit="frame", disable=args.no_progress, leave=False))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    try:
+        done = upscale_video(source, out, args.scale, network if network is not None else "bicubic",
+                             tile=args.tile, device=args.device, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    (width, height), (out_width, out_height) = done["size"], done["out_size"]
+    print(f"{source} -> {out} ({done['frames']} frames at {done['fps']:g} fps, {width}x{height} -> "
+          f"{out_width}x{out_height}, audio {'copied' if done['audio'] else 'none'})")
     return 0
 
 
