@@ -149,8 +149,7 @@ def network_for(model: str, scale: int, weights: bytes | None = None) -> Module 
             raise RequestError("model 'bicubic' takes no weights file; choose the model the weights are for")
         return None
     if not weights:
-        shipped = next(m["scales"] for m in [*available_models(), {"name": model, "scales": []}]
-                       if m["name"] == model)
+        shipped = [s for s in SCALES if shipped_weights_path(model, s).exists()]
         if scale not in shipped:
             raise RequestError(f"no shipped {model} weights for x{scale}; shipped: "
                                f"{', '.join(f'x{s}' for s in shipped) or 'none'}")
