@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from web_helpers import LiveServer, photo, png_bytes, png_claiming
 
-from tests.web_helpers import LiveServer, photo, png_bytes, png_claiming
 from tinysr import upscale
 from tinysr.image import bicubic_degrade, modcrop
 from tinysr.metrics import psnr, ssim

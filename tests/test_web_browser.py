@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from web_helpers import LiveServer, photo, png_bytes
 
-from tests.web_helpers import LiveServer, photo, png_bytes
 from tinysr.web.app import create_app
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install 'tinysr[test]'")
