@@ -137,8 +137,9 @@ def _add_train_parser(commands) -> None:
                     "on random patches of a folder of images. Writes RUN_DIR/checkpoint.npz (to continue with "
                     "--resume), RUN_DIR/weights.npz (for tinysr upscale --weights), RUN_DIR/curves.png and, for "
                     "SRResNet and SRGAN, RUN_DIR/samples/. Ctrl-C saves a checkpoint and stops.",
-        epilog="examples: tinysr train srcnn --scale 3 --data ../shared/datasets/BSD68 --val tinysr/sample_images "
-               "--out runs/srcnn_x3;  tinysr train srresnet --data ../shared/datasets/BSD68 --out runs/srresnet_x4;  "
+        epilog="examples: tinysr train srcnn --scale 3 --data ../shared/datasets/T91 ../shared/datasets/BSD200 "
+               "--val tinysr/sample_images --out runs/srcnn_x3;  "
+               "tinysr train srresnet --data ../shared/datasets/BSD68 --out runs/srresnet_x4;  "
                "tinysr train srgan --init runs/srresnet_x4/weights.npz --data ../shared/datasets/BSD68 "
                "--out runs/srgan_x4",
     )

@@ -381,10 +381,10 @@ if SET5 is not None:
 # %% [markdown]
 # ## 5. Bicubic vs our SRCNN vs the shipped SRCNN
 #
-# `tinysr/weights/srcnn_x3.npz` is the same 9-5-5 network trained by `tinysr train` for 24,000 steps of
-# 32 patches on BSD68 (about an hour on one core). `tinysr.checkpoint.load_weights` rebuilds it from
-# the file; `tinysr.upscale(image, scale, model=network)` runs any Y-channel network on a colour photo
-# (network on Y, bicubic on the colour channels Cb and Cr).
+# `tinysr/weights/srcnn_x3.npz` is the same 9-5-5 network trained by `tinysr train` for 30,000 steps of
+# 32 patches on the standard 291 images, T91 + BSD200 (about two hours on one core).
+# `tinysr.checkpoint.load_weights` rebuilds it from the file; `tinysr.upscale(image, scale, model=network)`
+# runs any Y-channel network on a colour photo (network on Y, bicubic on the colour channels Cb and Cr).
 
 # %%
 shipped, meta = load_weights(shipped_weights_path("srcnn", SCALE), expected_scale=SCALE)
