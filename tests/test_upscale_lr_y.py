@@ -102,6 +102,19 @@ def test_cli_upscale_and_eval_take_fsrcnn_and_espcn(tmp_path, weights):
     assert "fsrcnn PSNR / SSIM" in done.stdout
 
 
+def test_cli_takes_the_network_and_scale_from_the_weights_file(tmp_path, weights):
+    """Without --model and --scale, upscale and eval use what the weights file says it holds (ESPCN x2)."""
+    out = tmp_path / "coffee_x2.png"
+    done = _tinysr("upscale", "tinysr/sample_images/coffee.png", "-o", str(out), "--weights", str(weights["espcn"]),
+                   "--no-progress")
+    assert done.returncode == 0, done.stderr
+    expected = upscale(read_image("tinysr/sample_images/coffee.png"), 2, _small("espcn", 2))
+    np.testing.assert_array_equal(read_image(out), expected)
+    done = _tinysr("eval", "--data", str(dataset_dir("Set5")), "--weights", str(weights["fsrcnn"]))
+    assert done.returncode == 0, done.stderr
+    assert "at x3" in done.stdout and "fsrcnn PSNR / SSIM" in done.stdout and "bicubic PSNR" in done.stdout
+
+
 @pytest.mark.parametrize("args, file, message", [
     (["--model", "espcn", "--scale", "3"], "fsrcnn", "holds a fsrcnn (scale=3, d=6, s=3, m=1) model, "
                                                       "not the espcn asked for"),

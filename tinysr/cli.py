@@ -90,12 +90,14 @@ def _add_upscale_parser(commands) -> None:
     upscale.add_argument("-o", "--out", required=True, metavar="OUT",
                          help="output file (for one input file) or folder (created if needed); outputs in a "
                               "folder are named NAME_xSCALE.SUFFIX")
-    upscale.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
-    upscale.add_argument("--model", choices=[*UPSCALERS, "bicubic"], default="srcnn",
-                         help=f"a network (default: srcnn; shipped weights: {_shipped()}), or bicubic")
+    upscale.add_argument("--scale", type=int, choices=SCALES,
+                         help="upscaling factor (default: the --weights file's, else 3)")
+    upscale.add_argument("--model", choices=[*UPSCALERS, "bicubic"],
+                         help=f"a network (default: the one in the --weights file, else srcnn; shipped weights: "
+                              f"{_shipped()}), or bicubic")
     upscale.add_argument("--weights", metavar="FILE",
                          help="a weights.npz from tinysr train (or a .safetensors from tinysr export), instead "
-                              "of the shipped one")
+                              "of the shipped one; it says which network and scale it holds")
     upscale.add_argument("--tile", type=int, default=None,
                          help="tile side in output pixels (default: 384)")
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -110,10 +112,11 @@ def _add_eval_parser(commands) -> None:
         epilog="example: tinysr eval --data ../shared/datasets/Set5 --scale 3 --figure set5_x3.png",
     )
     evaluate.add_argument("--data", required=True, metavar="DIR", help="folder of high-resolution images")
-    evaluate.add_argument("--scale", type=int, choices=SCALES, default=3, help="upscaling factor (default: 3)")
+    evaluate.add_argument("--scale", type=int, choices=SCALES,
+                          help="upscaling factor (default: the --weights file's, else 3)")
     evaluate.add_argument("--model", nargs="+", choices=["bicubic", *UPSCALERS],
-                          default=["bicubic", "srcnn"],
-                          help=f"methods to compare (default: bicubic srcnn; shipped weights: {_shipped()})")
+                          help=f"methods to compare (default: bicubic and the network in the --weights file, else "
+                               f"bicubic srcnn; shipped weights: {_shipped()})")
     evaluate.add_argument("--weights", metavar="FILE",
                           help="weights to use instead of the shipped ones (with one network model)")
     evaluate.add_argument("--figure", metavar="OUT.png", help="also save side-by-side crops of every method")
@@ -232,6 +235,7 @@ def _run_reporting_errors(args: argparse.Namespace) -> int:
     from tinysr.image import ImageError
 
     try:
+        _fill_from_weights(args)
         return _upscale(args) if args.command == "upscale" else _eval(args)
     except (ImageError, CheckpointError, ValueError, TypeError, OSError) as error:
         message = str(error) if not isinstance(error, OSError) or not error.filename else (
@@ -242,6 +246,25 @@ def _run_reporting_errors(args: argparse.Namespace) -> int:
         print(f"tinysr {args.command}: interrupted (finished outputs are complete; none is half-written)",
               file=sys.stderr)
         return 130
+
+
+def _fill_from_weights(args: argparse.Namespace) -> None:
+    """``--model`` and ``--scale`` where they were left out: what the ``--weights`` file holds, else srcnn x3.
+
+    A weights file records its network and scale, so ``tinysr upscale photo.png -o big.png --weights
+    runs/fsrcnn_x2/weights.npz`` needs neither; given explicitly, they must agree with the file (else
+    ``load_weights`` says which network and scale the file holds).
+    """
+    saved_model, saved_scale = "srcnn", 3
+    if args.weights is not None:
+        from tinysr.checkpoint import load_weights
+
+        _, meta = load_weights(args.weights)
+        saved_model, saved_scale = meta["model"]["name"], meta["scale"]
+    if args.scale is None:
+        args.scale = saved_scale
+    if args.model is None:
+        args.model = saved_model if args.command == "upscale" else ["bicubic", saved_model]
 
 
 def _export(args: argparse.Namespace) -> int:
