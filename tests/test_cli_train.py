@@ -34,6 +34,17 @@ def assert_one_line_error(result, message):
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     result = tinysr("train", "srcnn", "--out", str(tmp_path / "run"), *args)
     assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("model", ["srcnn", "fsrcnn", "espcn"])
+@pytest.mark.parametrize("option", ["--data", "--val"])
+def test_a_folder_without_images_is_one_line_and_leaves_no_run_folder(tmp_path, model, option):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not an image")
+    result = tinysr("train", model, "--out", str(tmp_path / "run"), option, str(tmp_path / "empty"), "--steps", "2")
+    assert_one_line_error(result, "holds no image files")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_refuses_to_overwrite_and_resumes(tmp_path):

@@ -76,7 +76,12 @@ class Run:
         self.updating = flag
 
     def save(self) -> None:
-        """Write the checkpoint, the weights and the curves (each atomically)."""
+        """Write the checkpoint, the weights and the curves (each atomically), making the folder if needed.
+
+        The folder is made here, at the first save, not when the run opens: a run that fails on its
+        images or settings leaves nothing behind, not even an empty folder.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
         history = {key: np.asarray(value, dtype=np.float64) for key, value in self.history.items()}
         save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer, step=self.step,
                         dataset_state=self.dataset.state_dict(), config=self.settings, history=history,
@@ -89,6 +94,7 @@ class Run:
 
     def write_curves(self, note: str = "") -> None:
         """Write ``curves.png`` (atomically); ``note`` is added to its title."""
+        self.out.mkdir(parents=True, exist_ok=True)
         write_curves(self.out / CURVES, self.history, title=self.name + note, label=self.name.split()[0])
 
 
@@ -116,7 +122,6 @@ def open_run(settings: dict, out: str | Path, *, resume: bool, device: str) -> R
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} exists and is not a folder")
         model, discriminator = RECIPES[settings["model"]].build(settings)
-    out.mkdir(parents=True, exist_ok=True)
 
     recipe = RECIPES[settings["model"]]
     dataset = SRDataset(settings["data"], scale=settings["scale"], patch_size=settings["patch"],
