@@ -202,6 +202,24 @@ def test_relu_passes_nan_through_like_pytorch(backend):
     np.testing.assert_array_equal(relu_backward(np.ones(3), cache, backend=backend), [1.0, 0.0, 1.0])
 
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_tanh_is_within_4e_7_of_tanh_on_every_float32_range(backend):
+    """The Numba tier computes float32 tanh as a rational function (``tanh_float32``): hold it to float64 tanh
+    on a dense grid, at the clamp, on tiny and subnormal values (tanh(x) = x there, not 0), at +-inf and NaN."""
+    grid = np.linspace(-20, 20, 2_000_001, dtype=np.float32)
+    tiny = np.array([1e-4, 1e-20, 1e-38, 1e-40, 1e-45], dtype=np.float32)
+    x = np.concatenate([grid, [7.9, 7.905311, 7.91, 9.0, 88.0, 3e38], tiny, -tiny, [0.0, -0.0]]).astype(np.float32)
+    out, _ = tanh_forward(x, backend=backend)
+    exact = np.tanh(x.astype(np.float64))
+    assert out.dtype == np.float32
+    assert np.abs(out - exact).max() <= 4e-7
+    assert (np.abs(out - exact) / np.maximum(np.abs(exact), 1e-300)).max() <= 4e-7
+    np.testing.assert_allclose(out[-12:-2], x[-12:-2], rtol=4e-7, atol=0)  # tanh(x) = x, subnormals kept
+    assert out[-2] == 0 and not np.signbit(out[-2]) and np.signbit(out[-1])
+    special, _ = tanh_forward(np.array([np.nan, np.inf, -np.inf], dtype=np.float32), backend=backend)
+    assert np.isnan(special[0]) and special[1] == 1 and special[2] == -1
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("contiguous", [True, False])
 @given(shape=shapes, seed=seeds)
