@@ -31,7 +31,7 @@ def test_shipped_weights_beat_bicubic_on_set5(scale):
     report = evaluate(dataset_dir("Set5"), scale, ["bicubic", "srcnn"])
     bicubic, srcnn = (np.mean(report["results"][m]["psnr"]) for m in ("bicubic", "srcnn"))
     assert srcnn > bicubic + 1.0
-    assert srcnn >= {2: 35.95, 3: 32.4, 4: 29.95}[scale]  # README: 35.99, 32.44, 29.99 dB (T91 + BSD200)
+    assert srcnn >= {2: 35.95, 3: 32.45, 4: 29.95}[scale]  # README: 35.99, 32.48, 29.99 dB (T91 + BSD200)
 
 
 @pytest.mark.parametrize("model", ["srresnet", "srgan"])
@@ -66,8 +66,8 @@ def test_shipped_srgan_is_sharper_than_srresnet_within_3_db(set5_x4):
 
 
 #: FSRCNN and ESPCN weights that ship, and the Set5 Y-PSNR README gives for each (rounded down to 0.05 dB)
-FAST_UPSCALERS = {("fsrcnn", 2): 36.25, ("fsrcnn", 3): 32.5, ("fsrcnn", 4): 30.3,
-                  ("espcn", 2): 36.15, ("espcn", 3): 32.4, ("espcn", 4): 30.1}
+FAST_UPSCALERS = {("fsrcnn", 2): 36.25, ("fsrcnn", 3): 32.75, ("fsrcnn", 4): 30.3,
+                  ("espcn", 2): 36.15, ("espcn", 3): 32.45, ("espcn", 4): 30.1}
 
 
 @pytest.mark.parametrize("model, scale", list(FAST_UPSCALERS))
