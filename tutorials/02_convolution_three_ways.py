@@ -340,10 +340,14 @@ for dtype in (np.float32, np.float64):
         numeric = (scalar_loss(w_plus, dtype) - scalar_loss(w_minus, dtype)) / step
         error.append(abs(numeric - exact) / abs(exact))
     errors[dtype.__name__] = np.array(error)
+# The floor of each curve is the median of its five best points: at one eps the truncation and round-off
+# errors can cancel by luck (the error changes sign there), and one such point says nothing about the floor.
+floors = {}
 for name, error in errors.items():
     best = np.nanargmin(error)
-    print(f"{name}: best relative error {error[best]:.1e} at eps = {epsilons[best]:.1e}")
-assert np.nanmin(errors["float64"]) < 1e-8 < np.nanmin(errors["float32"])
+    floors[name] = np.median(np.sort(error[~np.isnan(error)])[:5])
+    print(f"{name}: best relative error {error[best]:.1e} at eps = {epsilons[best]:.1e}; floor {floors[name]:.1e}")
+assert floors["float64"] < 1e-8 < floors["float32"]
 
 fig, (ax_time, ax_eps) = plt.subplots(1, 2, figsize=(13, 4.8))
 names = list(small_times)
