@@ -15,15 +15,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from shared_datasets import dataset_dir
 
-import tinysr.data as data
-from tinysr.data import (
-    IMAGE_SUFFIXES,
-    SRDataset,
-    _dihedral,
-    list_images,
-    load_eval_pairs,
-    sample_images_dir,
-)
+import tinysr.data.folders as folders
+from tinysr.data import IMAGE_SUFFIXES, SRDataset, list_images, load_eval_pairs, sample_images_dir
+from tinysr.data.patches import _dihedral
 from tinysr.image import ImageError, bicubic_degrade, imresize, read_image, rgb_to_y, to_float
 
 # Sizes on purpose not multiples of 2, 3 or 4, so that modcrop matters.
@@ -182,13 +176,13 @@ def test_changing_a_returned_batch_changes_nothing_inside(noise_folder):
 
 def test_each_image_is_degraded_once_at_construction(noise_folder, monkeypatch):
     calls = []
-    original = data.bicubic_degrade
+    original = folders.bicubic_degrade
 
     def counting(hr, scale, **kwargs):
         calls.append(hr.shape)
         return original(hr, scale, **kwargs)
 
-    monkeypatch.setattr(data, "bicubic_degrade", counting)
+    monkeypatch.setattr(folders, "bicubic_degrade", counting)  # where the degradation is called
     dataset = SRDataset(noise_folder, scale=3, patch_size=9)
     assert len(calls) == len(NOISE_SIZES)
     for _ in range(20):
