@@ -8,7 +8,7 @@ from tinysr._validation import pair
 from tinysr.device import cuda_tier, is_device_array
 from tinysr.nn._checks import check_layer_input
 from tinysr.nn.init import default_parameters, get_rng
-from tinysr.nn.module import Module, Parameter
+from tinysr.nn.module import Module
 from tinysr.ops.conv2d import conv2d_backward, conv2d_forward
 
 
@@ -42,10 +42,9 @@ class Conv2d(Module):
             "Conv2d", in_channels, out_channels, kernel_size, stride)
         # (top/left padding, extra bottom/right padding): the extra is nonzero only for "same" with an even kernel
         self.padding, self._extra_padding = _resolve_padding(padding, self.kernel_size, self.stride)
-        weight, bias = default_parameters((self.out_channels, self.in_channels, *self.kernel_size),
-                                          self.in_channels * self.kernel_size[0] * self.kernel_size[1],
-                                          self.out_channels if bias else None, get_rng(rng), dtype)
-        self.weight, self.bias = Parameter(weight), None if bias is None else Parameter(bias)
+        self.weight, self.bias = default_parameters((self.out_channels, self.in_channels, *self.kernel_size),
+                                                    self.in_channels * self.kernel_size[0] * self.kernel_size[1],
+                                                    self.out_channels if bias else None, get_rng(rng), dtype)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from tinysr._validation import pair
 from tinysr.nn._checks import check_layer_input
 from tinysr.nn.conv import checked_sizes
 from tinysr.nn.init import default_parameters, get_rng
-from tinysr.nn.module import Module, Parameter
+from tinysr.nn.module import Module
 from tinysr.ops.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
 
 
@@ -37,10 +37,9 @@ class ConvTranspose2d(Module):
         if self.output_padding[0] >= self.stride[0] or self.output_padding[1] >= self.stride[1]:
             raise ValueError(f"{layer}: expected output_padding smaller than the stride {self.stride}, "
                              f"got {self.output_padding}")
-        weight, bias = default_parameters((self.in_channels, self.out_channels, *self.kernel_size),
-                                          self.out_channels * self.kernel_size[0] * self.kernel_size[1],
-                                          self.out_channels if bias else None, get_rng(rng), dtype)
-        self.weight, self.bias = Parameter(weight), None if bias is None else Parameter(bias)
+        self.weight, self.bias = default_parameters((self.in_channels, self.out_channels, *self.kernel_size),
+                                                    self.out_channels * self.kernel_size[0] * self.kernel_size[1],
+                                                    self.out_channels if bias else None, get_rng(rng), dtype)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:

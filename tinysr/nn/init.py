@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from tinysr.nn.module import Parameter
+
 _default_generator = np.random.default_rng(0)
 
 
@@ -48,10 +50,10 @@ def bias_uniform(size: int, fan_in: int, rng: np.random.Generator, dtype) -> np.
 
 
 def default_parameters(shape: tuple[int, ...], fan_in: int, bias_size: int | None, rng: np.random.Generator,
-                       dtype) -> tuple[np.ndarray, np.ndarray | None]:
-    """PyTorch's start for a layer's weight (of ``shape``) and bias (``bias_size``, or None for no bias).
+                       dtype) -> tuple[Parameter, Parameter | None]:
+    """PyTorch's start for a layer's ``weight`` (of ``shape``) and ``bias`` (``bias_size``, or None for no bias).
 
     Both ~ ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, the weight drawn first: Conv2d, ConvTranspose2d, Linear.
     """
-    weight = kaiming_uniform(shape, fan_in, rng, dtype)
-    return weight, None if bias_size is None else bias_uniform(bias_size, fan_in, rng, dtype)
+    weight = Parameter(kaiming_uniform(shape, fan_in, rng, dtype))
+    return weight, None if bias_size is None else Parameter(bias_uniform(bias_size, fan_in, rng, dtype))

@@ -6,7 +6,7 @@ import numpy as np
 
 from tinysr.nn._checks import check_layer_input
 from tinysr.nn.init import default_parameters, get_rng
-from tinysr.nn.module import Module, Parameter
+from tinysr.nn.module import Module
 from tinysr.ops.flatten import flatten_backward, flatten_forward
 from tinysr.ops.linear import linear_backward, linear_forward
 
@@ -30,9 +30,8 @@ class Linear(Module):
             raise ValueError(f"Linear: expected feature counts >= 1, got {in_features}, {out_features}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        weight, bias = default_parameters((self.out_features, self.in_features), self.in_features,
-                                          self.out_features if bias else None, get_rng(rng), dtype)
-        self.weight, self.bias = Parameter(weight), None if bias is None else Parameter(bias)
+        self.weight, self.bias = default_parameters((self.out_features, self.in_features), self.in_features,
+                                                    self.out_features if bias else None, get_rng(rng), dtype)
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
