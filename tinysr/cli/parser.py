@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tinysr`` argument parser: its ``upscale``, ``eval`` and ``train`` commands and their options."""
+    """The ``tinysr`` argument parser: its demo, upscale, eval, train, export and serve commands."""
     parser = _Parser(prog="tinysr", description="Image super-resolution from scratch on NumPy and Numba.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 

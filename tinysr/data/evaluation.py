@@ -55,7 +55,7 @@ def load_eval_pairs(folder: str | os.PathLike, scale: int, channels: str = "y") 
         "lr_float"  float32 in [0, 1]: the unrounded LR itself, clipped; (h, w) for "y", (h, w, 3) for
                 "rgb" (what FSRCNN and ESPCN read under the protocol)
 
-    Colour handling is ``SRDataset``'s (module docstring). Raises ``ValueError`` naming the folder or
+    Colour handling is ``folders.py``'s (its module docstring). Raises ``ValueError`` naming the folder or
     file for a missing/empty folder or an image smaller than ``scale``, ``ImageError`` for an unreadable
     file.
     """

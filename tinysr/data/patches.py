@@ -57,7 +57,7 @@ class SRDataset:
     * ``scale``: the upscaling factor (int >= 2). Every image is first cropped to a multiple of it.
     * ``patch_size``: the side P of the HR (target) patch. The input patch is P x P in mode "ilr" and
       P/scale x P/scale in mode "lr" (P must then be a multiple of scale).
-    * ``mode``, ``channels``: see the module docstring.
+    * ``mode``, ``channels``: see the module docstring of ``folders.py``.
     * ``seed``: seeds the one ``numpy.random.Generator`` behind every draw; ``state_dict`` captures it.
     * ``augment``: apply one of the 8 flips/rotations of the square to each patch pair.
     * ``min_images``: fewer images than this in the folder is an error.
@@ -126,7 +126,7 @@ class SRDataset:
         }
 
         # Targets are kept as uint8 (C, H, W) and divided by 255 per batch: a quarter of the memory of
-        # float32. Inputs are uint8 LR in mode "lr" and float32 ILR in mode "ilr" (unrounded, see above).
+        # float32. Inputs are uint8 LR in mode "lr" and float32 ILR in mode "ilr" (unrounded, see ``folders.py``).
         self._targets: list[np.ndarray] = []
         self._inputs: list[np.ndarray] = []
         for path in self.files:
