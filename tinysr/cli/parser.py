@@ -10,6 +10,7 @@ import argparse
 from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SRCNN_PRESETS, SRGAN_PRESETS, defaults
 from tinysr.upscale import NETWORKS, shipped_weights_path
 from tinysr.upscale import SCALES as UPSCALE_SCALES
+from tinysr.video import VIDEO_SUFFIXES
 
 __all__ = ["UPSCALERS", "build_parser"]
 
@@ -74,7 +75,7 @@ def _add_upscale_parser(commands) -> None:
                "tinysr upscale photos/ -o big/ --scale 2 --model bicubic",
     )
     upscale.add_argument("inputs", nargs="+", metavar="IN",
-                         help="image files or folders of images, or one video (.mp4, .mkv, .webm, .gif; "
+                         help=f"image files or folders of images, or one video ({', '.join(VIDEO_SUFFIXES)}; "
                               "pip install 'tinysr[video]')")
     upscale.add_argument("-o", "--out", required=True, metavar="OUT",
                          help="output file (for one input file) or folder (created if needed); outputs in a "
