@@ -65,3 +65,12 @@ def test_main_is_shared_by_the_module_and_the_console_script(capsys):
     assert module_main is main
     assert main([]) == 1
     assert "train" in capsys.readouterr().out
+
+
+def test_init_with_another_networks_weights_is_one_line(tmp_path):
+    from tinysr.upscale import shipped_weights_path
+
+    srcnn = str(shipped_weights_path("srcnn", 3))
+    result = tinysr("train", "fsrcnn", "--init", srcnn, "--scale-augment", "--out", str(tmp_path / "run"))
+    assert_one_line_error(result, "holds a srcnn (channels=1, n1=64")
+    assert not (tmp_path / "run").exists()

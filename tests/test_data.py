@@ -18,7 +18,7 @@ from shared_datasets import dataset_dir
 import tinysr.data.folders as folders
 from tinysr.data import IMAGE_SUFFIXES, SRDataset, list_images, load_eval_pairs, sample_images_dir
 from tinysr.data.patches import _dihedral
-from tinysr.image import ImageError, bicubic_degrade, imresize, read_image, rgb_to_y, to_float
+from tinysr.image import ImageError, bicubic_degrade, imresize, read_image, rgb_to_y, to_float, to_uint8
 
 # Sizes on purpose not multiples of 2, 3 or 4, so that modcrop matters.
 NOISE_SIZES = [(41, 37), (31, 53), (47, 47)]
@@ -215,6 +215,44 @@ def test_load_state_dict_refuses_other_settings_or_garbage(noise_folder):
     broken["rng"] = {"bit_generator": "MT19937"}
     with pytest.raises(ValueError, match="PCG64"):
         other.load_state_dict(dict(broken, config=other.state_dict()["config"]))
+
+
+def test_downscales_add_the_shrunk_copies_that_still_hold_a_patch(noise_folder):
+    """FSRCNN's scale augmentation: each image also at 0.9 and 0.5, shrunk by MATLAB bicubic, then cropped."""
+    scale, patch = 2, 20
+    dataset = SRDataset(noise_folder, scale=scale, patch_size=patch, mode="lr", channels="rgb", augment=False,
+                        downscales=(0.9, 0.5), seed=4)
+    originals = _noise_images()
+    copies = originals + [to_uint8(imresize(to_float(rgb), scale=f)) for f in (0.9, 0.5) for rgb in originals]
+    pairs = [_expected(rgb, scale, "rgb", "lr") for rgb in copies]
+    hrs, inputs = [hr for hr, _ in pairs], [lr for _, lr in pairs]
+    holds_a_patch = [min(hr.shape[1:]) >= patch for hr in hrs]
+    # 41x37, 31x53, 47x47: all three at 0.9; at 0.5 (20x18, 16x26, 24x24 once cropped) only the last
+    assert holds_a_patch == [True] * 6 + [False, False, True]
+    assert dataset.num_images == 3  # files, not copies
+    batch_inputs, batch_targets = dataset.batch(300)
+    seen = set()
+    for lr, target in zip(batch_inputs, batch_targets):
+        matches = [(j, y, x) for j, y, x, k in _locate(target, hrs) if k == 0 and y % scale == 0 == x % scale]
+        assert matches, "a target patch is not a crop of an image or of one of its shrunk copies"
+        assert any(np.array_equal(inputs[j][:, y // scale : y // scale + patch // scale,
+                                            x // scale : x // scale + patch // scale], lr) for j, y, x in matches)
+        seen.update(j for j, _, _ in matches)
+    assert seen == {j for j, holds in enumerate(holds_a_patch) if holds}
+
+
+@pytest.mark.parametrize("downscales", [(1.0,), (0.0,), (0.5, -0.1), (float("nan"),), ("half",), 0.9])
+def test_downscales_must_be_factors_between_0_and_1(noise_folder, downscales):
+    with pytest.raises(ValueError, match=r"expected downscales to be a sequence of factors between 0 and 1"):
+        SRDataset(noise_folder, scale=2, patch_size=4, downscales=downscales)
+
+
+def test_a_state_saved_before_downscales_existed_loads_as_none(noise_folder):
+    state = SRDataset(noise_folder, scale=3, patch_size=12).state_dict()
+    del state["config"]["downscales"]
+    SRDataset(noise_folder, scale=3, patch_size=12, seed=5).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"downscales \[\] \(saved\) vs \[0\.8\]"):
+        SRDataset(noise_folder, scale=3, patch_size=12, downscales=(0.8,)).load_state_dict(state)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -194,3 +194,49 @@ def test_data_may_pool_several_folders(tmp_path):
         run(tmp_path / "bad", data=[samples, str(empty)])
     with pytest.raises(TrainingError, match=r"--val takes one folder"):
         run(tmp_path / "bad2", val=[samples, samples])
+
+
+def test_init_starts_a_run_from_saved_weights(tmp_path):
+    """--init: a fine-tune starts from the file's weights (a weights.npz or a checkpoint.npz), not from random ones."""
+    run(tmp_path / "first", steps=2)
+    start = weights_of(tmp_path / "first")
+    barely = {"steps": 1, "lr": 1e-12, "lr_min": 1e-12, "val": None}  # one step that moves nothing measurable
+    for init in ("weights.npz", "checkpoint.npz"):
+        run(tmp_path / init, init=str(tmp_path / "first" / init), **barely)
+        for name, value in weights_of(tmp_path / init).items():
+            np.testing.assert_allclose(value, start[name], atol=1e-9, err_msg=name)
+        saved = load_checkpoint(tmp_path / init / "checkpoint.npz")["config"]
+        assert saved["init"] == str((tmp_path / "first" / init).resolve())
+    run(tmp_path / "fresh", **barely)  # the same seed from scratch: the random weights the first run started from
+    fresh = weights_of(tmp_path / "fresh")
+    assert not all(np.allclose(fresh[name], start[name], atol=1e-6) for name in start)
+
+
+def test_init_must_hold_the_same_network(tmp_path):
+    run(tmp_path / "srcnn", steps=1, val=None)
+    weights = str(tmp_path / "srcnn" / "weights.npz")
+    with pytest.raises(TrainingError, match=r"weights\.npz holds a srcnn with f2=1, but these settings build f2=5"):
+        run(tmp_path / "other_preset", init=weights, preset="9-5-5")
+    with pytest.raises(TrainingError, match=r"--init .*weights\.npz: .*holds a srcnn .*model, not the fsrcnn"):
+        train({"model": "fsrcnn", "scale": 3, "init": weights}, tmp_path / "fsrcnn", progress=False,
+              log=lambda line: None)
+    with pytest.raises(TrainingError, match=r"--init .*weights\.npz: .*trained for x3 upscaling, not the x2"):
+        run(tmp_path / "x2", init=weights, scale=2)
+    with pytest.raises(TrainingError, match=r"--init file .*missing\.npz does not exist"):
+        run(tmp_path / "missing", init=str(tmp_path / "missing.npz"))
+    with pytest.raises(TrainingError, match="scale_augment must be True or False, got 'yes'"):
+        run(tmp_path / "augment", scale_augment="yes")
+    for name in ("other_preset", "fsrcnn", "x2", "missing", "augment"):
+        assert not (tmp_path / name).exists(), name
+
+
+def test_scale_augment_trains_on_shrunk_copies_too_and_resumes(tmp_path):
+    from tinysr.data import FSRCNN_DOWNSCALES
+
+    logs = []
+    train({**SMALL, "steps": 2, "scale_augment": True}, tmp_path / "run", progress=False, log=logs.append)
+    assert any("images (each also shrunk by 0.9, 0.8, 0.7, 0.6)" in line for line in logs)
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert saved["config"]["scale_augment"] is True
+    assert saved["dataset_state"]["config"]["downscales"] == list(FSRCNN_DOWNSCALES) == [0.9, 0.8, 0.7, 0.6]
+    assert run(tmp_path / "run", resume=True, steps=3)["step"] == 3

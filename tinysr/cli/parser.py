@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from tinysr.data import FSRCNN_DOWNSCALES
 from tinysr.train import MODEL_DEFAULTS, SCALES, SCHEDULES, SRCNN_PRESETS, SRGAN_PRESETS, defaults
 from tinysr.upscale import NETWORKS, shipped_weights_path
 from tinysr.upscale import SCALES as UPSCALE_SCALES
@@ -150,7 +151,12 @@ def _add_train_parser(commands) -> None:
                        help=f"SRCNN: variant f1-f2-f3 (default: {d['preset']}; keras = 128/64 filters, 9-3-5); "
                             f"SRGAN: paper (96x96 HR crops, batch 16; the default) or seed (128x128, batch 1)")
     train.add_argument("--init", metavar="FILE",
-                       help="SRGAN: the SRResNet weights.npz or checkpoint.npz to start the generator from (required)")
+                       help="SRGAN: the SRResNet weights.npz or checkpoint.npz to start the generator from "
+                            "(required); other networks: start from this weights.npz or checkpoint.npz of the same "
+                            "network instead of random weights (a fine-tune; a fresh Adam)")
+    train.add_argument("--scale-augment", action="store_true", default=None,
+                       help=f"also train on every image shrunk by {', '.join(map(str, FSRCNN_DOWNSCALES))} "
+                            f"(FSRCNN's augmentation; {len(FSRCNN_DOWNSCALES) + 1}x the images)")
     train.add_argument("--adversarial-weight", type=float, metavar="W",
                        help=f"SRGAN: weight of the adversarial loss (default: {g['adversarial_weight']:g})")
     train.add_argument("--d-features", type=int, metavar="F",

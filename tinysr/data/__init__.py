@@ -9,12 +9,13 @@
 
 from tinysr.data.evaluation import CONTAINED_IN, EVALUATION_SETS, load_eval_pairs, shared_training_folder
 from tinysr.data.folders import CHANNELS, IMAGE_SUFFIXES, list_images, sample_images_dir
-from tinysr.data.patches import MODES, SRDataset
+from tinysr.data.patches import FSRCNN_DOWNSCALES, MODES, SRDataset
 
 __all__ = [
     "CHANNELS",
     "CONTAINED_IN",
     "EVALUATION_SETS",
+    "FSRCNN_DOWNSCALES",
     "IMAGE_SUFFIXES",
     "MODES",
     "SRDataset",

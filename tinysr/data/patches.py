@@ -17,11 +17,13 @@ import numpy as np
 
 from tinysr._validation import check_positive_int
 from tinysr.data.folders import CHANNELS, _as_list, _check_choice, _degrade, _read_hr, list_images, sample_images_dir
-from tinysr.image import modcrop
+from tinysr.image import imresize, modcrop, to_float, to_uint8
 
-__all__ = ["MODES", "SRDataset"]
+__all__ = ["FSRCNN_DOWNSCALES", "MODES", "SRDataset"]
 
 MODES = ("ilr", "lr")
+#: FSRCNN's scale augmentation (Dong, Loy and Tang, 2016, section 4.1): each image also at 0.9, 0.8, 0.7, 0.6
+FSRCNN_DOWNSCALES = (0.9, 0.8, 0.7, 0.6)
 _STATE_FORMAT = "tinysr-dataset"
 _STATE_VERSION = 1
 
@@ -49,7 +51,7 @@ class SRDataset:
     """Random training patches from a folder of images: ``(inputs, targets)`` batches, NCHW float32 in [0, 1].
 
     ``SRDataset(folder=None, *, scale, patch_size, mode="ilr", channels="y", seed=0, augment=True,
-    min_images=1)``
+    min_images=1, downscales=())``
 
     * ``folder``: any folder of images (see ``list_images``), or a list of folders whose images are
       pooled (T91 and BSD200 together are the standard 291-image set); ``None`` uses the embedded
@@ -61,6 +63,10 @@ class SRDataset:
     * ``seed``: seeds the one ``numpy.random.Generator`` behind every draw; ``state_dict`` captures it.
     * ``augment``: apply one of the 8 flips/rotations of the square to each patch pair.
     * ``min_images``: fewer images than this in the folder is an error.
+    * ``downscales``: factors in (0, 1) at which every image is also used, shrunk with MATLAB's bicubic
+      (``tinysr.image.imresize``) before it is cropped and degraded: more HR images, with finer detail per
+      pixel. ``FSRCNN_DOWNSCALES`` is FSRCNN's augmentation (4 more copies of each image). A copy smaller
+      than the patch is left out.
 
     A batch draws each patch uniformly over every valid crop position of every image, so a large image
     contributes more patches than a small one (as when a paper cuts all images into patches with a fixed
@@ -87,6 +93,7 @@ class SRDataset:
         seed: int = 0,
         augment: bool = True,
         min_images: int = 1,
+        downscales: tuple[float, ...] = (),
     ) -> None:
         where = "SRDataset"
         self.scale = check_positive_int(scale, name="scale", layer=where, minimum=2)
@@ -97,6 +104,14 @@ class SRDataset:
         min_images = check_positive_int(min_images, name="min_images", layer=where)
         if not isinstance(augment, (bool, np.bool_)):
             raise TypeError(f"{where}: expected augment to be True or False, got {augment!r}")
+        try:
+            factors = tuple(float(f) for f in downscales)
+        except (TypeError, ValueError):
+            factors = None
+        if factors is None or not all(0 < f < 1 for f in factors):
+            raise ValueError(f"{where}: expected downscales to be a sequence of factors between 0 and 1 "
+                             f"(exclusive), got {downscales!r}")
+        downscales = factors
         if self.mode == "lr" and self.patch_size % self.scale != 0:
             raise ValueError(
                 f"{where}: in mode 'lr' patch_size must be a multiple of scale {self.scale} so that the LR "
@@ -123,6 +138,7 @@ class SRDataset:
             "channels": channel_name,
             "seed": seed,
             "augment": self.augment,
+            "downscales": list(downscales),
         }
 
         # Targets are kept as uint8 (C, H, W) and divided by 255 per batch: a quarter of the memory of
@@ -130,10 +146,10 @@ class SRDataset:
         self._targets: list[np.ndarray] = []
         self._inputs: list[np.ndarray] = []
         for path in self.files:
-            hr = self._load_checked(path, channel_name)
-            lr, ilr, _ = _degrade(hr, self.scale)
-            self._targets.append(np.ascontiguousarray(hr.transpose(2, 0, 1)))
-            self._inputs.append(np.ascontiguousarray((ilr if self.mode == "ilr" else lr).transpose(2, 0, 1)))
+            for hr in self._load_checked(path, channel_name, downscales):
+                lr, ilr, _ = _degrade(hr, self.scale)
+                self._targets.append(np.ascontiguousarray(hr.transpose(2, 0, 1)))
+                self._inputs.append(np.ascontiguousarray((ilr if self.mode == "ilr" else lr).transpose(2, 0, 1)))
         self.num_images = len(self.files)
 
         # Crop positions are counted on the input's pixel grid (the LR grid in mode "lr"): image j has
@@ -146,10 +162,11 @@ class SRDataset:
         self._first = np.concatenate([[0], np.cumsum(counts)])
         self._rng = np.random.default_rng(seed)
 
-    def _load_checked(self, path: Path, channel_name: str) -> np.ndarray:
-        hr = _read_hr(path, channel_name)
-        height, width = hr.shape[:2]
-        hr = modcrop(hr, self.scale)
+    def _load_checked(self, path: Path, channel_name: str, downscales: tuple[float, ...]) -> list[np.ndarray]:
+        """The HR image of ``path``, then its copies shrunk by ``downscales`` that still hold a patch."""
+        original = _read_hr(path, channel_name)
+        height, width = original.shape[:2]
+        hr = modcrop(original, self.scale)
         if min(hr.shape[:2]) < self.patch_size:
             cropped = "" if hr.shape[:2] == (height, width) else (
                 f" ({hr.shape[0]}x{hr.shape[1]} once cropped to a multiple of scale {self.scale})"
@@ -158,7 +175,8 @@ class SRDataset:
                 f"{path}: image is {height}x{width} pixels (height x width){cropped}, smaller than the "
                 f"{self.patch_size}x{self.patch_size} patch: use a smaller patch_size or remove this image"
             )
-        return hr
+        copies = [modcrop(to_uint8(imresize(to_float(original), scale=f)), self.scale) for f in downscales]
+        return [hr, *(copy for copy in copies if min(copy.shape[:2]) >= self.patch_size)]
 
     def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``batch_size`` random patch pairs: ``inputs (N, C, p, p)``, ``targets (N, C, P, P)``.
@@ -215,6 +233,7 @@ class SRDataset:
         saved_config = state.get("config")
         if not isinstance(saved_config, dict):
             raise ValueError(f"{where}: expected a 'config' dict in the state, got {saved_config!r}")
+        saved_config = {"downscales": [], **saved_config}  # states saved before downscales existed had none
         differ = [
             f"{key} {saved_config.get(key)!r} (saved) vs {value!r} (this dataset)"
             for key, value in mine["config"].items()

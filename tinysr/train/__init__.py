@@ -14,7 +14,7 @@ Read the files in this order:
 
 from tinysr.train.errors import TrainingDiverged, TrainingError, TrainingInterrupted
 from tinysr.train.loop import supervised_step, train
-from tinysr.train.recipes import RECIPES, SRCNN_PRESETS, SRGAN_PRESETS, Recipe, load_generator
+from tinysr.train.recipes import RECIPES, SRCNN_PRESETS, SRGAN_PRESETS, Recipe, load_network
 from tinysr.train.report import write_curves
 from tinysr.train.settings import (
     COMMON_DEFAULTS,
@@ -47,7 +47,7 @@ __all__ = [
     "check_settings",
     "defaults",
     "learning_rate",
-    "load_generator",
+    "load_network",
     "supervised_step",
     "train",
     "write_curves",

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tinysr.data import EVALUATION_SETS
+from tinysr.data import EVALUATION_SETS, FSRCNN_DOWNSCALES
 from tinysr.device import check_device, to_device
 from tinysr.losses import MSELoss
 from tinysr.train.errors import TrainingDiverged, TrainingInterrupted
@@ -178,8 +178,10 @@ def _log_start(run: Run, log) -> None:
             log(f"warning: training on {folder} makes every score measured on it meaningless")
     discriminator = ("" if run.discriminator is None
                      else f"; discriminator {run.discriminator.num_parameters():,}")
-    log(f"training {run.name} ({run.model.num_parameters():,} parameters{discriminator}) on "
-        f"{run.dataset.num_images} images from {', '.join(data) or 'the embedded samples'}: "
+    shrunk = f" (each also shrunk by {', '.join(map(str, FSRCNN_DOWNSCALES))})" if settings["scale_augment"] else ""
+    start = f", starting from {settings['init']}" if settings["init"] else ""
+    log(f"training {run.name} ({run.model.num_parameters():,} parameters{discriminator}{start}) on "
+        f"{run.dataset.num_images} images{shrunk} from {', '.join(data) or 'the embedded samples'}: "
         f"steps {run.step}..{settings['steps']}, batch {settings['batch_size']} of {settings['patch']}x"
         f"{settings['patch']}, Adam lr {settings['lr']:g} ({settings['schedule']}) -> {run.out}")
 

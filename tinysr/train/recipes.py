@@ -10,7 +10,8 @@ Adding a network to ``tinysr train`` means writing one ``Recipe`` here and addin
                   small image; the network upscales itself)
     fill          settings it derives from others before any check (SRGAN's preset sets patch and batch)
     check         the checks only this network needs, after the common ones (raise TrainingError)
-    build         a new run's networks: ``(model, discriminator or None)``
+    build         a new run's networks: ``(model, discriminator or None)``; ``_start`` loads ``--init``'s
+                  weights into the model where one is given (a fine-tune)
     describe      a one-line name for logs and plots: "SRCNN 9-5-5 Y x3"
     step          one training step, or None for the supervised step of ``loop.py`` (zero_grad,
                   forward, MSE loss, backward, Adam step), which SRCNN and SRResNet share
@@ -33,7 +34,7 @@ from tinysr.models import ESPCN, FSRCNN, PRESETS, SRCNN, Discriminator, SRResNet
 from tinysr.nn import Module
 from tinysr.train.errors import TrainingError
 
-__all__ = ["RECIPES", "SRCNN_PRESETS", "SRGAN_PRESETS", "Recipe", "load_generator"]
+__all__ = ["RECIPES", "SRCNN_PRESETS", "SRGAN_PRESETS", "Recipe", "load_network"]
 
 SRCNN_PRESETS = tuple(PRESETS)
 #: SRGAN crop size and batch: the paper's, and the set-up of the student presentation tinysr started from
@@ -87,7 +88,8 @@ SRCNN_RECIPE = Recipe(
     scales=(2, 3, 4),
     input_mode="ilr",
     check=_check_srcnn,
-    build=lambda s: (SRCNN.preset(s["preset"], channels=1 if s["channels"] == "y" else 3, rng=_seeded(s, 1)), None),
+    build=lambda s: (_start(s, SRCNN.preset(s["preset"], channels=1 if s["channels"] == "y" else 3,
+                                            rng=_seeded(s, 1))), None),
     describe=lambda s, model: f"SRCNN {s['preset']} {s['channels'].upper()} x{s['scale']}",
 )
 
@@ -138,8 +140,8 @@ FSRCNN_RECIPE = Recipe(
     input_mode="lr",
     fill=_lr_patch_for_scale,
     check=_check_y_and_lr_patch,
-    build=lambda s: (FSRCNN(s["scale"], s["num_features"], s["shrink_features"], s["mapping_layers"],
-                            rng=_seeded(s, 1)), None),
+    build=lambda s: (_start(s, FSRCNN(s["scale"], s["num_features"], s["shrink_features"], s["mapping_layers"],
+                                      rng=_seeded(s, 1))), None),
     describe=lambda s, model: (f"FSRCNN ({s['num_features']}, {s['shrink_features']}, {s['mapping_layers']}) "
                                f"x{s['scale']}"),
 )
@@ -151,7 +153,7 @@ ESPCN_RECIPE = Recipe(
     input_mode="lr",
     fill=_lr_patch_for_scale,
     check=_check_y_and_lr_patch,
-    build=lambda s: (ESPCN(s["scale"], rng=_seeded(s, 1)), None),
+    build=lambda s: (_start(s, ESPCN(s["scale"], rng=_seeded(s, 1))), None),
     describe=lambda s, model: f"ESPCN x{s['scale']}",
 )
 
@@ -186,7 +188,7 @@ SRRESNET_RECIPE = Recipe(
     scales=(2, 4),
     input_mode="lr",
     check=_check_rgb_and_lr_patch,
-    build=lambda s: (SRResNet(s["scale"], s["num_blocks"], s["num_features"], rng=_seeded(s, 1)), None),
+    build=lambda s: (_start(s, SRResNet(s["scale"], s["num_blocks"], s["num_features"], rng=_seeded(s, 1))), None),
     describe=lambda s, model: f"SRResNet {s['num_blocks']}x{s['num_features']} x{s['scale']}",
 )
 
@@ -194,22 +196,42 @@ SRRESNET_RECIPE = Recipe(
 # --------------------------------------------------------------------------- SRGAN
 
 
-def load_generator(path: str | Path, scale: int) -> Module:
-    """The SRResNet saved in ``path`` (a weights.npz or a checkpoint.npz of ``tinysr train srresnet``)."""
+def load_network(path: str | Path, name: str, scale: int) -> Module:
+    """The network ``name`` for ``scale`` saved in ``path`` (a weights.npz, or a checkpoint.npz of ``tinysr train``)."""
     from tinysr.checkpoint import CheckpointError, load_checkpoint, load_weights
 
     try:
-        generator, _ = load_weights(path, expected_scale=scale, expected_model="srresnet")
+        network, _ = load_weights(path, expected_scale=scale, expected_model=name)
     except CheckpointError as weights_error:
         try:
             saved = load_checkpoint(path)
         except CheckpointError:
             raise TrainingError(f"--init {path}: {weights_error}") from None
-        generator = saved["model"]
-        if generator.config.get("name") != "srresnet" or saved["config"].get("scale") != scale:
-            raise TrainingError(f"--init {path} holds a {generator.config.get('name')} x{saved['config'].get('scale')} "
-                                f"run, not an SRResNet x{scale}") from None
-    return generator
+        network = saved["model"]
+        if network.config.get("name") != name or saved["config"].get("scale") != scale:
+            raise TrainingError(f"--init {path} holds a {network.config.get('name')} x{saved['config'].get('scale')} "
+                                f"run, not a {name} x{scale}") from None
+    return network
+
+
+def _start(settings: dict, model: Module) -> Module:
+    """``model`` with the weights of ``settings["init"]`` (a fine-tune) when one is given, else as built.
+
+    The file must hold the same network (name, scale and every size), so that only where training starts
+    differs from a run from scratch.
+    """
+    if settings["init"] is None:
+        return model
+    saved = load_network(settings["init"], settings["model"], settings["scale"])
+    differ = [key for key in sorted(saved.config.keys() | model.config.keys())
+              if saved.config.get(key) != model.config.get(key)]
+    if differ:
+        saved_sizes, my_sizes = (", ".join(f"{key}={config.get(key)}" for key in differ)
+                                 for config in (saved.config, model.config))
+        raise TrainingError(f"--init {settings['init']} holds a {settings['model']} with {saved_sizes}, but these "
+                            f"settings build {my_sizes}: give the network options of the run that made it")
+    model.load_state_dict(saved.state_dict())
+    return model
 
 
 def _fill_srgan_preset(merged: dict, given: dict) -> dict:
@@ -224,19 +246,17 @@ def _check_srgan(merged: dict) -> dict:
     if merged["init"] is None:
         raise TrainingError("srgan needs --init: the SRResNet weights.npz or checkpoint.npz to start the "
                             "generator from (train one with: tinysr train srresnet --out RUN_DIR)")
-    if not Path(merged["init"]).is_file():
-        raise TrainingError(f"--init file {merged['init']} does not exist")
     weight = merged["adversarial_weight"]
     if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
         raise TrainingError(f"--adversarial-weight must be a number >= 0, got {weight!r}")
     if merged["patch"] % 16:
         raise TrainingError(f"srgan: --patch {merged['patch']} must be a multiple of 16 (the discriminator "
                             "halves it four times)")
-    return {**_check_rgb_and_lr_patch(merged), "init": str(Path(merged["init"]).resolve())}
+    return _check_rgb_and_lr_patch(merged)
 
 
 def _build_srgan(settings: dict) -> tuple[Module, Module]:
-    generator = load_generator(settings["init"], settings["scale"])
+    generator = load_network(settings["init"], "srresnet", settings["scale"])
     return generator, Discriminator(settings["patch"], settings["d_features"], rng=_seeded(settings, 2))
 
 
@@ -254,7 +274,6 @@ def _srgan_step(run, inputs, targets) -> dict:
 SRGAN_RECIPE = Recipe(
     name="srgan",
     defaults={
-        "init": None,        # required: an SRResNet weights.npz or checkpoint.npz to start the generator from
         "preset": "paper",   # "paper": 96x96 HR crops, batch 16; "seed": 128x128 crops, batch 1 (SRGAN_PRESETS)
         "channels": "rgb",
         "scale": 4,

@@ -104,7 +104,7 @@ def open_run(settings: dict, out: str | Path, *, resume: bool, device: str) -> R
     The networks and their optimizers are on ``device``; the dataset draws its patches where the
     saved run left off. Raises ``TrainingError`` for a bad folder or bad settings.
     """
-    from tinysr.data import SRDataset  # images are only needed once a run starts
+    from tinysr.data import FSRCNN_DOWNSCALES, SRDataset  # images are only needed once a run starts
 
     out = Path(out)
     if resume:
@@ -125,7 +125,8 @@ def open_run(settings: dict, out: str | Path, *, resume: bool, device: str) -> R
 
     recipe = RECIPES[settings["model"]]
     dataset = SRDataset(settings["data"], scale=settings["scale"], patch_size=settings["patch"],
-                        mode=recipe.input_mode, channels=settings["channels"], seed=settings["seed"], augment=True)
+                        mode=recipe.input_mode, channels=settings["channels"], seed=settings["seed"], augment=True,
+                        downscales=FSRCNN_DOWNSCALES if settings["scale_augment"] else ())
     model.to(device)
     run = Run(settings, out, recipe, model, Adam(model.parameters(), lr=settings["lr"]), dataset)
     if discriminator is not None:

@@ -38,6 +38,8 @@ COMMON_DEFAULTS: dict = {
     "data": None,            # None: the images embedded in the package
     "val": None,             # None: no validation
     "schedule": "cosine",
+    "init": None,            # a weights.npz or checkpoint.npz to start the network from (SRGAN: required)
+    "scale_augment": False,  # True: every image also shrunk by tinysr.data.FSRCNN_DOWNSCALES (FSRCNN's augmentation)
     "seed": 0,
     "val_every": 1000,
     "checkpoint_every": 1000,
@@ -101,6 +103,12 @@ def check_settings(settings: dict) -> dict:
                             f"{', '.join(map(str, recipe.scales))}")
     _check_choices(merged)
     _check_numbers(merged)
+    if not isinstance(merged["scale_augment"], (bool, np.bool_)):
+        raise TrainingError(f"scale_augment must be True or False, got {merged['scale_augment']!r}")
+    if merged["init"] is not None:
+        if not Path(merged["init"]).is_file():
+            raise TrainingError(f"--init file {merged['init']} does not exist")
+        merged["init"] = str(Path(merged["init"]).resolve())
     merged = recipe.check(merged)
     merged["data"] = _checked_folders("data", merged["data"])
     merged["val"] = _checked_folders("val", merged["val"])
