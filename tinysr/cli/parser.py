@@ -135,7 +135,8 @@ def _add_train_parser(commands) -> None:
                "--val tinysr/sample_images --out runs/srcnn_x3;  "
                "tinysr train srresnet --data ../shared/datasets/BSD68 --out runs/srresnet_x4;  "
                "tinysr train srgan --init runs/srresnet_x4/weights.npz --data ../shared/datasets/BSD68 "
-               "--out runs/srgan_x4",
+               "--out runs/srgan_x4;  a fine-tune: tinysr train fsrcnn --scale 3 --init runs/fsrcnn_x3/checkpoint.npz "
+               "--scale-augment --lr 2e-4 --data ... --out runs/fsrcnn_x3_finetune",
     )
     train.add_argument("model", choices=list(MODEL_DEFAULTS), help="the network to train")
     train.add_argument("--scale", type=int, choices=SCALES, default=None,
