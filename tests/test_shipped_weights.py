@@ -31,7 +31,8 @@ def test_shipped_weights_beat_bicubic_on_set5(scale):
     report = evaluate(dataset_dir("Set5"), scale, ["bicubic", "srcnn"])
     bicubic, srcnn = (np.mean(report["results"][m]["psnr"]) for m in ("bicubic", "srcnn"))
     assert srcnn > bicubic + 1.0
-    assert srcnn >= {2: 35.95, 3: 32.45, 4: 29.95}[scale]  # README: 35.99, 32.48, 29.99 dB (T91 + BSD200)
+    # README: 35.99, 32.54, 29.99 dB (T91 + BSD200); x3 is issue 13's target for SRCNN retrained on 291 images
+    assert srcnn >= {2: 35.95, 3: 32.50, 4: 29.95}[scale]
 
 
 @pytest.mark.parametrize("model", ["srresnet", "srgan"])

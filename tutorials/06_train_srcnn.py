@@ -381,8 +381,9 @@ if SET5 is not None:
 # %% [markdown]
 # ## 5. Bicubic vs our SRCNN vs the shipped SRCNN
 #
-# `tinysr/weights/srcnn_x3.npz` is the same 9-5-5 network trained by `tinysr train` for 30,000 steps of
-# 32 patches on the standard 291 images, T91 + BSD200 (about two hours on one core).
+# `tinysr/weights/srcnn_x3.npz` is the same 9-5-5 network trained by `tinysr train` for 97,000 steps of
+# 32 patches on the standard 291 images, T91 + BSD200 (85,000 steps, then 12,000 with every image also
+# shrunk by 0.9 to 0.6, `--scale-augment`: about six and a half hours on one core, over several sessions).
 # `tinysr.checkpoint.load_weights` rebuilds it from the file; `tinysr.upscale(image, scale, model=network)`
 # runs any Y-channel network on a colour photo (network on Y, bicubic on the colour channels Cb and Cr).
 
