@@ -10,8 +10,9 @@ Adding a network to ``tinysr train`` means writing one ``Recipe`` here and addin
                   small image; the network upscales itself)
     fill          settings it derives from others before any check (SRGAN's preset sets patch and batch)
     check         the checks only this network needs, after the common ones (raise TrainingError)
-    build         a new run's networks: ``(model, discriminator or None)``; ``_start`` loads ``--init``'s
-                  weights into the model where one is given (a fine-tune)
+    build         a new run's networks: ``(model, discriminator or None)``; ``run.py`` then loads
+                  ``--init``'s weights into the model where one is given (``start_from_init``: a fine-tune)
+    build_reads_init  True where ``build`` uses ``--init`` itself (SRGAN: it is the generator)
     describe      a one-line name for logs and plots: "SRCNN 9-5-5 Y x3"
     step          one training step, or None for the supervised step of ``loop.py`` (zero_grad,
                   forward, MSE loss, backward, Adam step), which SRCNN and SRResNet share
@@ -34,7 +35,7 @@ from tinysr.models import ESPCN, FSRCNN, PRESETS, SRCNN, Discriminator, SRResNet
 from tinysr.nn import Module
 from tinysr.train.errors import TrainingError
 
-__all__ = ["RECIPES", "SRCNN_PRESETS", "SRGAN_PRESETS", "Recipe", "load_network"]
+__all__ = ["RECIPES", "SRCNN_PRESETS", "SRGAN_PRESETS", "Recipe", "load_network", "start_from_init"]
 
 SRCNN_PRESETS = tuple(PRESETS)
 #: SRGAN crop size and batch: the paper's, and the set-up of the student presentation tinysr started from
@@ -57,11 +58,53 @@ class Recipe:
     fill: Callable[[dict, dict], dict] = field(default=lambda merged, given: merged)
     check: Callable[[dict], dict] = field(default=lambda merged: merged)
     step: Callable | None = None
+    build_reads_init: bool = False
 
 
 def _seeded(settings: dict, stream: int) -> np.random.Generator:
     """The run's random stream ``stream`` (1: the network's initial weights, 2: the discriminator's)."""
     return np.random.default_rng([settings["seed"], stream])
+
+
+# --------------------------------------------------------------------------- --init: where a run starts
+
+
+def load_network(path: str | Path, name: str, scale: int) -> Module:
+    """The network ``name`` for ``scale`` saved in ``path`` (a weights.npz, or a checkpoint.npz of ``tinysr train``)."""
+    from tinysr.checkpoint import CheckpointError, load_checkpoint, load_weights
+
+    try:
+        network, _ = load_weights(path, expected_scale=scale, expected_model=name)
+    except CheckpointError as weights_error:
+        try:
+            saved = load_checkpoint(path)
+        except CheckpointError:
+            raise TrainingError(f"--init {path}: {weights_error}") from None
+        network = saved["model"]
+        if network.config.get("name") != name or saved["config"].get("scale") != scale:
+            raise TrainingError(f"--init {path} holds a {network.config.get('name')} x{saved['config'].get('scale')} "
+                                f"run, not a {name} x{scale}") from None
+    return network
+
+
+def start_from_init(settings: dict, model: Module) -> Module:
+    """``model`` with the weights of ``settings["init"]`` (a fine-tune) when one is given, else as built.
+
+    The file must hold the same network (name, scale and every size), so that only where training starts
+    differs from a run from scratch.
+    """
+    if settings["init"] is None:
+        return model
+    saved = load_network(settings["init"], settings["model"], settings["scale"])
+    differ = [key for key in sorted(saved.config.keys() | model.config.keys())
+              if saved.config.get(key) != model.config.get(key)]
+    if differ:
+        saved_sizes, my_sizes = (", ".join(f"{key}={config.get(key)}" for key in differ)
+                                 for config in (saved.config, model.config))
+        raise TrainingError(f"--init {settings['init']} holds a {settings['model']} with {saved_sizes}, but these "
+                            f"settings build {my_sizes}: give the network options of the run that made it")
+    model.load_state_dict(saved.state_dict())
+    return model
 
 
 # --------------------------------------------------------------------------- SRCNN
@@ -88,8 +131,7 @@ SRCNN_RECIPE = Recipe(
     scales=(2, 3, 4),
     input_mode="ilr",
     check=_check_srcnn,
-    build=lambda s: (_start(s, SRCNN.preset(s["preset"], channels=1 if s["channels"] == "y" else 3,
-                                            rng=_seeded(s, 1))), None),
+    build=lambda s: (SRCNN.preset(s["preset"], channels=1 if s["channels"] == "y" else 3, rng=_seeded(s, 1)), None),
     describe=lambda s, model: f"SRCNN {s['preset']} {s['channels'].upper()} x{s['scale']}",
 )
 
@@ -140,8 +182,8 @@ FSRCNN_RECIPE = Recipe(
     input_mode="lr",
     fill=_lr_patch_for_scale,
     check=_check_y_and_lr_patch,
-    build=lambda s: (_start(s, FSRCNN(s["scale"], s["num_features"], s["shrink_features"], s["mapping_layers"],
-                                      rng=_seeded(s, 1))), None),
+    build=lambda s: (FSRCNN(s["scale"], s["num_features"], s["shrink_features"], s["mapping_layers"],
+                            rng=_seeded(s, 1)), None),
     describe=lambda s, model: (f"FSRCNN ({s['num_features']}, {s['shrink_features']}, {s['mapping_layers']}) "
                                f"x{s['scale']}"),
 )
@@ -153,7 +195,7 @@ ESPCN_RECIPE = Recipe(
     input_mode="lr",
     fill=_lr_patch_for_scale,
     check=_check_y_and_lr_patch,
-    build=lambda s: (_start(s, ESPCN(s["scale"], rng=_seeded(s, 1))), None),
+    build=lambda s: (ESPCN(s["scale"], rng=_seeded(s, 1)), None),
     describe=lambda s, model: f"ESPCN x{s['scale']}",
 )
 
@@ -188,50 +230,12 @@ SRRESNET_RECIPE = Recipe(
     scales=(2, 4),
     input_mode="lr",
     check=_check_rgb_and_lr_patch,
-    build=lambda s: (_start(s, SRResNet(s["scale"], s["num_blocks"], s["num_features"], rng=_seeded(s, 1))), None),
+    build=lambda s: (SRResNet(s["scale"], s["num_blocks"], s["num_features"], rng=_seeded(s, 1)), None),
     describe=lambda s, model: f"SRResNet {s['num_blocks']}x{s['num_features']} x{s['scale']}",
 )
 
 
 # --------------------------------------------------------------------------- SRGAN
-
-
-def load_network(path: str | Path, name: str, scale: int) -> Module:
-    """The network ``name`` for ``scale`` saved in ``path`` (a weights.npz, or a checkpoint.npz of ``tinysr train``)."""
-    from tinysr.checkpoint import CheckpointError, load_checkpoint, load_weights
-
-    try:
-        network, _ = load_weights(path, expected_scale=scale, expected_model=name)
-    except CheckpointError as weights_error:
-        try:
-            saved = load_checkpoint(path)
-        except CheckpointError:
-            raise TrainingError(f"--init {path}: {weights_error}") from None
-        network = saved["model"]
-        if network.config.get("name") != name or saved["config"].get("scale") != scale:
-            raise TrainingError(f"--init {path} holds a {network.config.get('name')} x{saved['config'].get('scale')} "
-                                f"run, not a {name} x{scale}") from None
-    return network
-
-
-def _start(settings: dict, model: Module) -> Module:
-    """``model`` with the weights of ``settings["init"]`` (a fine-tune) when one is given, else as built.
-
-    The file must hold the same network (name, scale and every size), so that only where training starts
-    differs from a run from scratch.
-    """
-    if settings["init"] is None:
-        return model
-    saved = load_network(settings["init"], settings["model"], settings["scale"])
-    differ = [key for key in sorted(saved.config.keys() | model.config.keys())
-              if saved.config.get(key) != model.config.get(key)]
-    if differ:
-        saved_sizes, my_sizes = (", ".join(f"{key}={config.get(key)}" for key in differ)
-                                 for config in (saved.config, model.config))
-        raise TrainingError(f"--init {settings['init']} holds a {settings['model']} with {saved_sizes}, but these "
-                            f"settings build {my_sizes}: give the network options of the run that made it")
-    model.load_state_dict(saved.state_dict())
-    return model
 
 
 def _fill_srgan_preset(merged: dict, given: dict) -> dict:
@@ -293,6 +297,7 @@ SRGAN_RECIPE = Recipe(
     build=_build_srgan,
     describe=_describe_srgan,
     step=_srgan_step,
+    build_reads_init=True,
 )
 
 #: every network ``tinysr train`` knows, by name

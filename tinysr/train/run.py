@@ -21,7 +21,7 @@ from tinysr.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from tinysr.nn import Module
 from tinysr.optim import Adam
 from tinysr.train.errors import TrainingError
-from tinysr.train.recipes import RECIPES, Recipe
+from tinysr.train.recipes import RECIPES, Recipe, start_from_init
 from tinysr.train.report import write_curves
 from tinysr.train.settings import check_settings, resumed_settings
 
@@ -122,6 +122,8 @@ def open_run(settings: dict, out: str | Path, *, resume: bool, device: str) -> R
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} exists and is not a folder")
         model, discriminator = RECIPES[settings["model"]].build(settings)
+        if not RECIPES[settings["model"]].build_reads_init:  # a fine-tune; SRGAN's build reads --init itself
+            model = start_from_init(settings, model)
 
     recipe = RECIPES[settings["model"]]
     dataset = SRDataset(settings["data"], scale=settings["scale"], patch_size=settings["patch"],
